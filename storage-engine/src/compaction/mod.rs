@@ -1,0 +1,396 @@
+//! Compaction (`cleanup.policy=compact`): rewrites closed segments keeping
+//! only the newest record of each key.
+//!
+//! A pass builds a map from key to the offset of its newest record over all
+//! closed segments, then rewrites each closed segment that loses records.
+//! Records keep their offsets (a batch keeps its base offset and offset
+//! deltas; gaps are fine), records without a key are kept, control batches
+//! are kept, and a tombstone (null value) is kept until its timestamp is
+//! older than `delete.retention.ms`, so consumers have that long to see the
+//! delete. The active segment is never rewritten.
+//!
+//! The rewrite goes to `B.log.cleaned` (with its indexes), is synced, and
+//! is swapped in under the log's permit by renaming to `B.log.swap` (the
+//! commit point) and then over the original; recovery finishes or discards
+//! an interrupted swap. The pass runs as a background task on the owning
+//! shard (the caller picks its task queue), throttled to a byte rate.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ahash::RandomState;
+use bytes::Bytes;
+
+use crate::batch::{RecordBatch, Retained};
+use crate::error::{StorageError, StorageResult};
+use crate::io::{write_small_file, OpenMode, Storage, StorageFile};
+use crate::log::recovery::{CLEANED_SUFFIX, SWAP_SUFFIX};
+use crate::log::PartitionLog;
+use crate::segment::appender::Appender;
+use crate::segment::scan::{scan, BatchInfo, ScanRange};
+use crate::segment::{
+    segment_path, write_index_files, LoadMode, Segment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
+};
+use crate::types::Offset;
+
+/// How a compaction pass runs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompactionOptions {
+    /// Upper bound on bytes read per second (`None`: as fast as the disk goes).
+    pub throttle_bytes_per_sec: Option<u64>,
+}
+
+/// What a compaction pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CompactionOutcome {
+    /// Segments rewritten.
+    pub segments_rewritten: usize,
+    /// Records dropped (superseded, or expired tombstones).
+    pub records_removed: u64,
+    /// Bytes of the closed segments before the pass.
+    pub bytes_before: u64,
+    /// Bytes of the closed segments after it.
+    pub bytes_after: u64,
+}
+
+/// A closed segment as the pass saw it when it started.
+struct Snapshot<F> {
+    base: Offset,
+    generation: u64,
+    file: Rc<F>,
+    size: u64,
+}
+
+impl<S: Storage> PartitionLog<S> {
+    /// The share of closed-segment bytes not compacted yet.
+    pub fn dirty_ratio(&self) -> f64 {
+        let state = self.state.borrow();
+        let (mut dirty, mut total) = (0u64, 0u64);
+        for segment in state.segments.values().filter(|s| !s.is_active()) {
+            total += segment.size;
+            if segment.base_offset >= state.cleaned_end {
+                dirty += segment.size;
+            }
+        }
+        if total == 0 {
+            0.0
+        } else {
+            dirty as f64 / total as f64
+        }
+    }
+
+    /// Whether the log is compacted and enough of it is dirty to clean.
+    pub fn needs_compaction(&self) -> bool {
+        let config = self.config.borrow();
+        config.cleanup_policy.compact
+            && self.dirty_ratio() > 0.0
+            && self.dirty_ratio() >= config.min_cleanable_dirty_ratio
+    }
+
+    /// Runs one compaction pass over the closed segments.
+    pub async fn compact(&self, options: CompactionOptions) -> StorageResult<CompactionOutcome> {
+        let started = Instant::now();
+        let mut bytes_read = 0u64;
+        let snapshots: Vec<Snapshot<S::File>> = {
+            let state = self.state.borrow();
+            state
+                .segments
+                .values()
+                .filter(|s| !s.is_active())
+                .map(|s| Snapshot {
+                    base: s.base_offset,
+                    generation: s.generation,
+                    file: Rc::clone(&s.file),
+                    size: s.size,
+                })
+                .collect()
+        };
+        let cleanable_end = self.state.borrow().active().base_offset;
+        let mut outcome = CompactionOutcome {
+            bytes_before: snapshots.iter().map(|s| s.size).sum(),
+            ..CompactionOutcome::default()
+        };
+        let config = self.config();
+        let max_decompressed = config.max_decompressed_bytes;
+
+        // Pass 1: the newest offset of every key.
+        let mut latest: HashMap<Bytes, i64, RandomState> = HashMap::default();
+        for snapshot in &snapshots {
+            self.for_each_batch(snapshot, |_, batch| {
+                if batch.is_control() {
+                    return Ok(());
+                }
+                for record in batch.records(max_decompressed)? {
+                    let record = record?;
+                    if let Some(key) = record.key.clone() {
+                        latest.insert(key, record.offset(batch.base_offset()));
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+            bytes_read += snapshot.size;
+            throttle(options, started, bytes_read).await;
+        }
+
+        // Pass 2: rewrite each segment that loses records.
+        let tombstone_horizon_ms = self.ctx.clock.now().0 - config.delete_retention_ms;
+        for snapshot in &snapshots {
+            let removed = self
+                .rewrite(snapshot, &latest, tombstone_horizon_ms, max_decompressed)
+                .await?;
+            bytes_read += snapshot.size;
+            if removed > 0 {
+                outcome.segments_rewritten += 1;
+                outcome.records_removed += removed;
+            }
+            throttle(options, started, bytes_read).await;
+        }
+
+        let path = self.dir.join(crate::log::CLEANER_CHECKPOINT);
+        write_small_file(&self.storage, &path, &cleanable_end.0.to_be_bytes())
+            .await
+            .map_err(StorageError::io("write checkpoint", &path))?;
+        let mut state = self.state.borrow_mut();
+        state.cleaned_end = state.cleaned_end.max(cleanable_end);
+        outcome.bytes_after = state
+            .segments
+            .values()
+            .filter(|s| !s.is_active())
+            .map(|s| s.size)
+            .sum();
+        drop(state);
+        tracing::info!(dir = %self.dir.display(), ?outcome, "compaction pass done");
+        Ok(outcome)
+    }
+
+    /// Calls `visit` with every batch of a snapshot.
+    async fn for_each_batch(
+        &self,
+        snapshot: &Snapshot<S::File>,
+        mut visit: impl FnMut(&BatchInfo, RecordBatch) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        let mut result = Ok(());
+        let range = ScanRange {
+            start: 0,
+            end: snapshot.size,
+            verify: false,
+            previous_last_offset: None,
+        };
+        let path = segment_path(&self.dir, snapshot.base, LOG_EXT);
+        scan(&*snapshot.file, range, |info, bytes| {
+            result = RecordBatch::parse_unvalidated(bytes)
+                .map_err(StorageError::from)
+                .and_then(|batch| visit(info, batch));
+            if result.is_err() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .await
+        .map_err(StorageError::io("read segment", path))?;
+        result
+    }
+
+    /// Rewrites one segment without superseded records; returns how many
+    /// records it dropped (0: the segment was left alone).
+    async fn rewrite(
+        &self,
+        snapshot: &Snapshot<S::File>,
+        latest: &HashMap<Bytes, i64, RandomState>,
+        tombstone_horizon_ms: i64,
+        max_decompressed: usize,
+    ) -> StorageResult<u64> {
+        let mut kept: Vec<Bytes> = Vec::new();
+        let mut removed = 0u64;
+        self.for_each_batch(snapshot, |_, batch| {
+            if batch.is_control() {
+                kept.push(batch.into_bytes());
+                return Ok(());
+            }
+            let retained = batch.retain(max_decompressed, |record| {
+                let keep = match &record.key {
+                    None => true,
+                    Some(key) => {
+                        let newest = latest.get(key) == Some(&record.offset(batch.base_offset()));
+                        let expired_tombstone = record.value.is_none()
+                            && batch.record_timestamp(record) < tombstone_horizon_ms;
+                        newest && !expired_tombstone
+                    }
+                };
+                removed += u64::from(!keep);
+                keep
+            })?;
+            match retained {
+                Retained::All => kept.push(batch.into_bytes()),
+                Retained::Some(bytes) => kept.push(bytes.freeze()),
+                Retained::None => {}
+            }
+            Ok(())
+        })
+        .await?;
+        if removed == 0 {
+            return Ok(0);
+        }
+        let base = snapshot.base;
+        let cleaned = |ext: &str| {
+            PathBuf::from(format!(
+                "{}.{CLEANED_SUFFIX}",
+                segment_path(&self.dir, base, ext).display()
+            ))
+        };
+        let log_cleaned = cleaned(LOG_EXT);
+        let file = self
+            .storage
+            .open(&log_cleaned, OpenMode::CreateTruncate)
+            .await
+            .map_err(StorageError::io("create compacted segment", &log_cleaned))?;
+        let file = Rc::new(file);
+        let config = self.config();
+        let mut appender = Appender::new(
+            Rc::clone(&file),
+            0,
+            &[],
+            0,
+            config.write_chunk_bytes,
+            config.write_chunk_bytes as u64,
+        );
+        let mut index = Segment::empty(base, Rc::clone(&file), 0);
+        for bytes in &kept {
+            let batch = RecordBatch::parse_unvalidated(bytes.clone())?;
+            let info = BatchInfo::of(&batch, appender.len());
+            appender.append(bytes);
+            index.note_batch(&info, info.position, config.index_interval_bytes);
+            if appender.unwritten() >= config.write_chunk_bytes as u64 {
+                write_out(&mut appender, &log_cleaned).await?;
+            }
+        }
+        write_out(&mut appender, &log_cleaned).await?;
+        let size = appender.len();
+        file.truncate(size)
+            .await
+            .map_err(StorageError::io("truncate compacted segment", &log_cleaned))?;
+        file.sync()
+            .await
+            .map_err(StorageError::io("fsync compacted segment", &log_cleaned))?;
+        index.push_final_time_entry();
+        let index_paths = [cleaned(INDEX_EXT), cleaned(TIME_INDEX_EXT)];
+        write_index_files(
+            &self.storage,
+            &index_paths,
+            &index.offset_index,
+            &index.time_index,
+        )
+        .await?;
+        self.swap_in(snapshot, log_cleaned, index_paths).await?;
+        Ok(removed)
+    }
+
+    /// Replaces the segment with its compacted files, unless it changed
+    /// (deleted by retention, truncated) while the copy was written.
+    async fn swap_in(
+        &self,
+        snapshot: &Snapshot<S::File>,
+        log_cleaned: PathBuf,
+        index_paths: [PathBuf; 2],
+    ) -> StorageResult<()> {
+        let _exclusive = self.exclusive().await;
+        let unchanged = self
+            .state
+            .borrow()
+            .segments
+            .get(&snapshot.base)
+            .is_some_and(|s| s.generation == snapshot.generation && !s.is_active());
+        let io = |op| StorageError::io(op, &self.dir);
+        if !unchanged {
+            for path in std::iter::once(&log_cleaned).chain(&index_paths) {
+                self.storage
+                    .remove(path)
+                    .await
+                    .map_err(io("remove stale compacted file"))?;
+            }
+            return Ok(());
+        }
+        let base = snapshot.base;
+        let log_path = segment_path(&self.dir, base, LOG_EXT);
+        let swap = PathBuf::from(format!("{}.{SWAP_SUFFIX}", log_path.display()));
+        self.storage
+            .rename(&log_cleaned, &swap)
+            .await
+            .map_err(io("commit compaction"))?;
+        self.storage
+            .sync_dir(&self.dir)
+            .await
+            .map_err(io("sync directory"))?;
+        let finals = [
+            segment_path(&self.dir, base, INDEX_EXT),
+            segment_path(&self.dir, base, TIME_INDEX_EXT),
+        ];
+        for (from, to) in index_paths.iter().zip(&finals) {
+            self.storage
+                .rename(from, to)
+                .await
+                .map_err(io("swap compacted index"))?;
+        }
+        self.storage
+            .rename(&swap, &log_path)
+            .await
+            .map_err(io("swap compacted segment"))?;
+        self.storage
+            .sync_dir(&self.dir)
+            .await
+            .map_err(io("sync directory"))?;
+        let config = self.config();
+        let now = self.ctx.clock.now().0;
+        let mut segment = Segment::load(
+            &self.storage,
+            &self.dir,
+            base,
+            LoadMode::Sealed,
+            now,
+            &config,
+        )
+        .await?;
+        let next_base = {
+            let mut state = self.state.borrow_mut();
+            segment.generation = state.next_generation;
+            state.next_generation += 1;
+            state.segments.insert(base, segment);
+            state.segments.range(base.next()..).next().map(|(b, _)| *b)
+        };
+        // Cached batches of this range are the uncompacted originals.
+        if let Some(next_base) = next_base {
+            self.ctx.cache.invalidate_below(self.ctx.id, next_base);
+        }
+        Ok(())
+    }
+}
+
+async fn write_out<F: StorageFile>(
+    appender: &mut Appender<F>,
+    path: &std::path::Path,
+) -> StorageResult<()> {
+    if let Some(writes) = appender.take_writes() {
+        let end = writes
+            .run()
+            .await
+            .map_err(StorageError::io("write compacted segment", path))?;
+        appender.wrote(end);
+    }
+    Ok(())
+}
+
+/// Sleeps long enough that `bytes` since `started` stay under the rate.
+async fn throttle(options: CompactionOptions, started: Instant, bytes: u64) {
+    let Some(rate) = options.throttle_bytes_per_sec.filter(|r| *r > 0) else {
+        return;
+    };
+    let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
+    if let Some(wait) = due.checked_sub(started.elapsed()) {
+        glommio::timer::sleep(wait).await;
+    }
+}

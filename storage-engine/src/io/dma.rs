@@ -1,0 +1,170 @@
+//! The production backend: glommio DMA files (io_uring, O_DIRECT).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
+
+use super::{IoBuffer, OpenMode, Storage, StorageFile};
+
+/// Files opened with O_DIRECT through glommio's io_uring reactor.
+///
+/// Must be used from inside a glommio executor.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DmaStorage;
+
+/// One glommio [`DmaFile`].
+#[derive(Debug)]
+pub struct DmaStorageFile {
+    file: DmaFile,
+}
+
+impl IoBuffer for DmaBuffer {
+    fn as_slice(&self) -> &[u8] {
+        self.as_bytes()
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.as_bytes_mut()
+    }
+    fn truncate(&mut self, len: usize) {
+        self.trim_to_size(len);
+    }
+}
+
+thread_local! {
+    /// Devices whose iopoll support this executor thread has probed.
+    static PROBED_DEVICES: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+}
+
+/// Makes glommio probe the device of `dir` with a non-empty file.
+///
+/// glommio decides once per device whether reads may use the polled
+/// io_uring ring, by reading the first DMA file opened there. If that file
+/// is empty the read succeeds trivially, the device is taken as pollable,
+/// and every later direct read fails with EOPNOTSUPP on devices without
+/// poll queues (virtio disks, most cloud volumes). A one-page file makes the
+/// probe honest.
+async fn probe_device(dir: &Path) -> io::Result<()> {
+    let device = std::fs::metadata(dir)?.dev();
+    if PROBED_DEVICES.with(|p| p.borrow().contains(&device)) {
+        return Ok(());
+    }
+    let probe = dir.join(".kelp-iopoll-probe");
+    std::fs::write(&probe, [0u8; 4096])?;
+    let opened = DmaFile::open(&probe).await;
+    std::fs::remove_file(&probe)?;
+    opened?.close().await?;
+    PROBED_DEVICES.with(|p| p.borrow_mut().insert(device));
+    Ok(())
+}
+
+impl Storage for DmaStorage {
+    type File = DmaStorageFile;
+
+    async fn open(&self, path: &Path, mode: OpenMode) -> io::Result<DmaStorageFile> {
+        if let Some(dir) = path.parent() {
+            probe_device(dir).await?;
+        }
+        let mut options = OpenOptions::new();
+        options.read(true).write(true);
+        if mode == OpenMode::CreateTruncate {
+            options.create(true).truncate(true);
+        }
+        let file = options.dma_open(path).await?;
+        Ok(DmaStorageFile { file })
+    }
+
+    async fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    async fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        glommio::io::rename(from, to).await?;
+        Ok(())
+    }
+
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let dir = glommio::io::Directory::open(dir).await?;
+        dir.sync().await?;
+        dir.close().await?;
+        Ok(())
+    }
+
+    async fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    async fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir_all(dir)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                paths.push(entry.path());
+            }
+        }
+        Ok(paths)
+    }
+}
+
+impl StorageFile for DmaStorageFile {
+    type Buffer = DmaBuffer;
+
+    fn alignment(&self) -> u64 {
+        // Segment writes are whole 4 KiB pages even where the device would
+        // take 512-byte sectors: a page is the unit the kernel and NVMe write
+        // atomically, and the partial-page rewrite logic assumes it.
+        self.file.alignment().max(4096)
+    }
+
+    fn alloc_buffer(&self, len: usize) -> DmaBuffer {
+        // Not zeroed: the appender zeroes the padding it writes, and zeroing
+        // whole chunks would touch memory that may never hold data.
+        self.file.alloc_dma_buffer(len)
+    }
+
+    async fn write_at(&self, buf: DmaBuffer, pos: u64) -> io::Result<()> {
+        let len = buf.len();
+        let written = self.file.write_at(buf, pos).await?;
+        if written != len {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short direct write: {written} of {len} bytes at {pos}"),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        let result = self.file.read_at(pos, len).await?;
+        // The DMA buffer belongs to the reactor and is not Send, so the bytes
+        // are copied once into a reference-counted buffer that can cross shards.
+        Ok(Bytes::copy_from_slice(&result))
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        self.file.fdatasync().await?;
+        Ok(())
+    }
+
+    async fn truncate(&self, len: u64) -> io::Result<()> {
+        self.file.truncate(len).await?;
+        Ok(())
+    }
+
+    async fn preallocate(&self, len: u64) -> io::Result<()> {
+        self.file.pre_allocate(len, false).await?;
+        Ok(())
+    }
+
+    async fn size(&self) -> io::Result<u64> {
+        Ok(self.file.file_size().await?)
+    }
+}
