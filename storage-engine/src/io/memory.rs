@@ -329,6 +329,9 @@ impl StorageFile for MemoryFile {
     }
 
     async fn sync(&self) -> io::Result<()> {
+        // A real fsync takes time; yielding lets other tasks run meanwhile,
+        // as they would on a device.
+        glommio::timer::sleep(std::time::Duration::from_micros(50)).await;
         if self.storage().take_fault(&[Fault::SyncIo]).is_some() {
             // Like Linux after a failed fsync: the dirty data may be dropped
             // and is no longer reported as dirty.

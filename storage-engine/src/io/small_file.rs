@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_detects_damage() {
-        futures_lite::future::block_on(async {
+        glommio::LocalExecutor::default().run(async {
             let storage = MemoryStorage::new();
             let dir = Path::new("/d");
             storage.create_dir_all(dir).await.unwrap();

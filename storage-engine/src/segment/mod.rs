@@ -469,10 +469,7 @@ impl<F: StorageFile> Segment<F> {
         // Find the last index entry that points at a batch with the offset
         // it claims; entries after it are dropped and rebuilt by the scan.
         let mut segment = Segment::empty(base, Rc::clone(&file), now_ms);
-        loop {
-            let Some(last) = offset_index.entries().last().copied() else {
-                break;
-            };
+        while let Some(last) = offset_index.entries().last().copied() {
             let mut found = None;
             let range = ScanRange {
                 start: u64::from(last.position),
