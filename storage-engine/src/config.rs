@@ -69,6 +69,8 @@ pub struct LogConfig {
     pub max_unwritten_bytes: usize,
     /// Limit on a decompressed batch, against compression bombs.
     pub max_decompressed_bytes: usize,
+    /// Keys one compaction pass may map; segments past the budget wait for the next pass.
+    pub compaction_max_keys: usize,
 }
 
 impl Default for LogConfig {
@@ -87,6 +89,7 @@ impl Default for LogConfig {
             write_chunk_bytes: 1 << 20,
             max_unwritten_bytes: 8 << 20,
             max_decompressed_bytes: 64 << 20,
+            compaction_max_keys: 4 << 20,
         }
     }
 }

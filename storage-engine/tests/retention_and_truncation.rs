@@ -197,3 +197,24 @@ fn offsets_for_timestamps() {
         );
     });
 }
+
+#[test]
+fn segment_ms_rolls_an_old_segment() {
+    run(async {
+        let dir = Path::new("/data/r-3");
+        let clock = Rc::new(ManualClock::new(0));
+        let storage = MemoryStorage::new();
+        let config = LogConfig {
+            segment_ms: 60_000,
+            ..LogConfig::default()
+        };
+        let log = open(&storage, dir, &config, &clock).await;
+        append(&log, batch("a", 1, 1, 0)).await;
+        clock.advance(59_999);
+        append(&log, batch("b", 1, 1, 0)).await;
+        assert_eq!(log.segment_count(), 1);
+        clock.advance(1);
+        append(&log, batch("c", 1, 1, 0)).await;
+        assert_eq!(log.segment_bases(), vec![Offset(0), Offset(2)]);
+    });
+}

@@ -1,8 +1,11 @@
 //! Compaction (`cleanup.policy=compact`): rewrites closed segments keeping
 //! only the newest record of each key.
 //!
-//! A pass builds a map from key to the offset of its newest record over all
-//! closed segments, then rewrites each closed segment that loses records.
+//! As in Kafka, the closed segments are a clean section (compacted before,
+//! below the cleaner checkpoint) followed by a dirty one. A pass maps each
+//! key of the dirty section (as much of it as the key budget allows) to the
+//! offset of its newest record, then rewrites every segment up to the end
+//! of the mapped part that loses records.
 //! Records keep their offsets (a batch keeps its base offset and offset
 //! deltas; gaps are fine), records without a key are kept, control batches
 //! are kept, and a tombstone (null value) is kept until its timestamp is
@@ -24,7 +27,7 @@ use std::time::{Duration, Instant};
 use ahash::RandomState;
 use bytes::Bytes;
 
-use crate::batch::{RecordBatch, Retained};
+use crate::batch::{Record, RecordBatch, Retained};
 use crate::error::{StorageError, StorageResult};
 use crate::io::{write_small_file, OpenMode, Storage, StorageFile};
 use crate::log::recovery::{CLEANED_SUFFIX, SWAP_SUFFIX};
@@ -56,9 +59,14 @@ pub struct CompactionOutcome {
     pub bytes_after: u64,
 }
 
+/// Key to the offset of its newest record.
+type KeyMap = HashMap<Bytes, i64, RandomState>;
+
 /// A closed segment as the pass saw it when it started.
 struct Snapshot<F> {
     base: Offset,
+    /// The next segment's base: where this one's offset range ends.
+    end: Offset,
     generation: u64,
     file: Rc<F>,
     size: u64,
@@ -96,15 +104,18 @@ impl<S: Storage> PartitionLog<S> {
         let mut bytes_read = 0u64;
         let snapshots: Vec<Snapshot<S::File>> = {
             let state = self.state.borrow();
-            state
-                .segments
-                .values()
-                .filter(|s| !s.is_active())
-                .map(|s| Snapshot {
-                    base: s.base_offset,
-                    generation: s.generation,
-                    file: Rc::clone(&s.file),
-                    size: s.size,
+            let bases: Vec<Offset> = state.segments.keys().copied().collect();
+            bases
+                .windows(2)
+                .map(|pair| {
+                    let s = &state.segments[&pair[0]];
+                    Snapshot {
+                        base: s.base_offset,
+                        end: pair[1],
+                        generation: s.generation,
+                        file: Rc::clone(&s.file),
+                        size: s.size,
+                    }
                 })
                 .collect()
         };
@@ -116,29 +127,42 @@ impl<S: Storage> PartitionLog<S> {
         let config = self.config();
         let max_decompressed = config.max_decompressed_bytes;
 
-        // Pass 1: the newest offset of every key.
-        let mut latest: HashMap<Bytes, i64, RandomState> = HashMap::default();
-        for snapshot in &snapshots {
-            self.for_each_batch(snapshot, |_, batch| {
-                if batch.is_control() {
-                    return Ok(());
-                }
-                for record in batch.records(max_decompressed)? {
-                    let record = record?;
-                    if let Some(key) = record.key.clone() {
-                        latest.insert(key, record.offset(batch.base_offset()));
+        // Pass 1: the newest offset of every key, over as many closed
+        // segments as the key budget allows; later segments wait for the
+        // next pass. Keeping a record the map does not cover is always safe.
+        let cleaned_end = self.state.borrow().cleaned_end;
+        let first_dirty = snapshots
+            .iter()
+            .position(|s| s.base >= cleaned_end)
+            .unwrap_or(snapshots.len());
+        let mut latest = KeyMap::default();
+        let mut mapped = first_dirty;
+        for snapshot in &snapshots[first_dirty..] {
+            if latest.len() >= config.compaction_max_keys {
+                break;
+            }
+            self.visit_batches(snapshot, 0, |batch| {
+                if !batch.is_control() {
+                    for record in batch.records(max_decompressed)? {
+                        let record = record?;
+                        if let Some(key) = record.key.clone() {
+                            latest.insert(key, record.offset(batch.base_offset()));
+                        }
                     }
                 }
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             })
             .await?;
+            mapped += 1;
             bytes_read += snapshot.size;
             throttle(options, started, bytes_read).await;
         }
+        let snapshots = &snapshots[..mapped];
+        let cleanable_end = snapshots.last().map_or(cleanable_end, |s| s.end);
 
         // Pass 2: rewrite each segment that loses records.
         let tombstone_horizon_ms = self.ctx.clock.now().0 - config.delete_retention_ms;
-        for snapshot in &snapshots {
+        for snapshot in snapshots {
             let removed = self
                 .rewrite(snapshot, &latest, tombstone_horizon_ms, max_decompressed)
                 .await?;
@@ -167,70 +191,73 @@ impl<S: Storage> PartitionLog<S> {
         Ok(outcome)
     }
 
-    /// Calls `visit` with every batch of a snapshot.
-    async fn for_each_batch(
+    /// Calls `visit` with the batches of a snapshot from file position
+    /// `start` until it says stop; returns the position after the last
+    /// batch visited.
+    async fn visit_batches(
         &self,
         snapshot: &Snapshot<S::File>,
-        mut visit: impl FnMut(&BatchInfo, RecordBatch) -> StorageResult<()>,
-    ) -> StorageResult<()> {
+        start: u64,
+        mut visit: impl FnMut(RecordBatch) -> StorageResult<ControlFlow<()>>,
+    ) -> StorageResult<u64> {
         let mut result = Ok(());
         let range = ScanRange {
-            start: 0,
+            start,
             end: snapshot.size,
             verify: false,
             previous_last_offset: None,
         };
         let path = segment_path(&self.dir, snapshot.base, LOG_EXT);
-        scan(&*snapshot.file, range, |info, bytes| {
-            result = RecordBatch::parse_unvalidated(bytes)
+        let outcome = scan(
+            &*snapshot.file,
+            range,
+            |_, bytes| match RecordBatch::parse_unvalidated(bytes)
                 .map_err(StorageError::from)
-                .and_then(|batch| visit(info, batch));
-            if result.is_err() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
+                .and_then(&mut visit)
+            {
+                Ok(flow) => flow,
+                Err(e) => {
+                    result = Err(e);
+                    ControlFlow::Break(())
+                }
+            },
+        )
         .await
         .map_err(StorageError::io("read segment", path))?;
-        result
+        result.map(|()| outcome.next_position)
     }
 
     /// Rewrites one segment without superseded records; returns how many
-    /// records it dropped (0: the segment was left alone).
+    /// records it dropped (0: the segment was left alone). Memory stays
+    /// bounded: the segment is filtered and written a window at a time.
     async fn rewrite(
         &self,
         snapshot: &Snapshot<S::File>,
-        latest: &HashMap<Bytes, i64, RandomState>,
+        latest: &KeyMap,
         tombstone_horizon_ms: i64,
         max_decompressed: usize,
     ) -> StorageResult<u64> {
-        let mut kept: Vec<Bytes> = Vec::new();
+        // A record goes if a newer one has its key, or if it is a tombstone
+        // past delete.retention.ms; records without a key always stay.
+        let keeps = |batch: &RecordBatch, record: &Record| {
+            let Some(key) = &record.key else { return true };
+            let superseded = latest
+                .get(key)
+                .is_some_and(|newest| *newest != record.offset(batch.base_offset()));
+            let expired_tombstone =
+                record.value.is_none() && batch.record_timestamp(record) < tombstone_horizon_ms;
+            !superseded && !expired_tombstone
+        };
+        // A first, read-only pass: most segments of a compacted topic are
+        // already clean, and those are left untouched.
         let mut removed = 0u64;
-        self.for_each_batch(snapshot, |_, batch| {
-            if batch.is_control() {
-                kept.push(batch.into_bytes());
-                return Ok(());
+        self.visit_batches(snapshot, 0, |batch| {
+            if !batch.is_control() {
+                for record in batch.records(max_decompressed)? {
+                    removed += u64::from(!keeps(&batch, &record?));
+                }
             }
-            let retained = batch.retain(max_decompressed, |record| {
-                let keep = match &record.key {
-                    None => true,
-                    Some(key) => {
-                        let newest = latest.get(key) == Some(&record.offset(batch.base_offset()));
-                        let expired_tombstone = record.value.is_none()
-                            && batch.record_timestamp(record) < tombstone_horizon_ms;
-                        newest && !expired_tombstone
-                    }
-                };
-                removed += u64::from(!keep);
-                keep
-            })?;
-            match retained {
-                Retained::All => kept.push(batch.into_bytes()),
-                Retained::Some(bytes) => kept.push(bytes.freeze()),
-                Retained::None => {}
-            }
-            Ok(())
+            Ok(ControlFlow::Continue(()))
         })
         .await?;
         if removed == 0 {
@@ -260,14 +287,38 @@ impl<S: Storage> PartitionLog<S> {
             config.write_chunk_bytes as u64,
         );
         let mut index = Segment::empty(base, Rc::clone(&file), 0);
-        for bytes in &kept {
-            let batch = RecordBatch::parse_unvalidated(bytes.clone())?;
-            let info = BatchInfo::of(&batch, appender.len());
-            appender.append(bytes);
-            index.note_batch(&info, info.position, config.index_interval_bytes);
-            if appender.unwritten() >= config.write_chunk_bytes as u64 {
-                write_out(&mut appender, &log_cleaned).await?;
+        let window_bytes = config.write_chunk_bytes.max(1);
+        let mut position = 0;
+        while position < snapshot.size {
+            let mut kept: Vec<Bytes> = Vec::new();
+            let mut kept_bytes = 0;
+            position = self
+                .visit_batches(snapshot, position, |batch| {
+                    let retained = if batch.is_control() {
+                        Retained::All
+                    } else {
+                        batch.retain(max_decompressed, |record| keeps(&batch, record))?
+                    };
+                    match retained {
+                        Retained::All => kept.push(batch.into_bytes()),
+                        Retained::Some(bytes) => kept.push(bytes.freeze()),
+                        Retained::None => {}
+                    }
+                    kept_bytes += kept.last().map_or(0, Bytes::len);
+                    Ok(if kept_bytes >= window_bytes {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    })
+                })
+                .await?;
+            for bytes in kept {
+                let batch = RecordBatch::parse_unvalidated(bytes.clone())?;
+                let info = BatchInfo::of(&batch, appender.len());
+                appender.append(&bytes);
+                index.note_batch(&info, info.position, config.index_interval_bytes);
             }
+            write_out(&mut appender, &log_cleaned).await?;
         }
         write_out(&mut appender, &log_cleaned).await?;
         let size = appender.len();
