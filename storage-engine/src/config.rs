@@ -63,7 +63,7 @@ pub struct LogConfig {
     pub index_interval_bytes: u64,
     /// Preallocation step for segment files, so appends do not change file metadata.
     pub preallocate_bytes: u64,
-    /// Size of one aligned write buffer; full buffers are written without waiting for a flush.
+    /// Size of one aligned write buffer; a flush writes all full ones at once.
     pub write_chunk_bytes: usize,
     /// Bytes that may wait in memory for a write before an append waits for the disk.
     pub max_unwritten_bytes: usize,

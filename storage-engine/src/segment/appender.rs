@@ -30,13 +30,21 @@ pub struct PendingWrites<F: StorageFile> {
 }
 
 impl<F: StorageFile> PendingWrites<F> {
-    /// Runs the preallocation and the writes, in order.
+    /// Runs the preallocation, then all writes at once: they cover
+    /// disjoint pages, and the device is fastest with several in flight.
     pub async fn run(self) -> std::io::Result<u64> {
         if let Some(size) = self.preallocate_to {
             self.file.preallocate(size).await?;
         }
-        for (pos, buf) in self.writes {
-            self.file.write_at(buf, pos).await?;
+        let file = &self.file;
+        let writes = self
+            .writes
+            .into_iter()
+            .map(|(pos, buf)| file.write_at(buf, pos));
+        // Every write is awaited, even after one fails, so no buffer is
+        // dropped while the kernel may still be reading it.
+        for result in futures_util::future::join_all(writes).await {
+            result?;
         }
         Ok(self.end)
     }
@@ -134,6 +142,16 @@ impl<F: StorageFile> Appender<F> {
     /// Bytes appended but not yet written.
     pub fn unwritten(&self) -> u64 {
         self.len - self.written
+    }
+
+    /// Bytes appended but not yet handed out by [`Appender::take_writes`].
+    pub fn not_taken(&self) -> u64 {
+        self.len - self.handed_out
+    }
+
+    /// The length covered by the writes handed out so far.
+    pub fn handed_out(&self) -> u64 {
+        self.handed_out
     }
 
     /// The length known to be on disk (written, maybe not synced).

@@ -86,13 +86,21 @@ pub struct SegmentWrites<F: StorageFile> {
 }
 
 impl<F: StorageFile> SegmentWrites<F> {
-    /// Writes the log first, then the index entries that describe synced data.
+    /// Writes the log and the index entries (which describe synced data
+    /// only, so their order does not matter) all at once.
     pub async fn run(self) -> io::Result<u64> {
-        if let Some(log) = self.log {
-            log.run().await?;
-        }
-        for index in self.indexes {
-            index.run().await?;
+        let log = async {
+            match self.log {
+                Some(log) => log.run().await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let indexes =
+            futures_util::future::join_all(self.indexes.into_iter().map(PendingWrites::run));
+        let (log, indexes) = futures_util::future::join(log, indexes).await;
+        log?;
+        for index in indexes {
+            index?;
         }
         Ok(self.end)
     }
@@ -348,8 +356,16 @@ impl<F: StorageFile> Segment<F> {
                 .append(&TimeIndex::encode(time_entries[i]));
             writer.time_entries_persisted += 1;
         }
-        indexes.extend(writer.index.take_writes());
-        indexes.extend(writer.time_index.take_writes());
+        // Index pages go out once a page of entries is waiting: they are not
+        // synced (recovery rebuilds the index tail), so writing a partial
+        // page at every flush would only cost bandwidth.
+        let page = writer.index.file().alignment();
+        if writer.index.not_taken() >= page {
+            indexes.extend(writer.index.take_writes());
+        }
+        if writer.time_index.not_taken() >= page {
+            indexes.extend(writer.time_index.take_writes());
+        }
         let log = writer.log.take_writes();
         if log.is_none() && indexes.is_empty() {
             return None;
@@ -365,9 +381,9 @@ impl<F: StorageFile> Segment<F> {
     pub fn wrote(&mut self, end: u64) {
         if let Some(writer) = self.writer.as_mut() {
             writer.log.wrote(end);
-            // Index writes are only ever taken together with log writes, so
-            // they completed too.
-            let (index_len, time_len) = (writer.index.len(), writer.time_index.len());
+            // Index writes are only ever run together with log writes, so the
+            // ones handed out completed too.
+            let (index_len, time_len) = (writer.index.handed_out(), writer.time_index.handed_out());
             writer.index.wrote(index_len);
             writer.time_index.wrote(time_len);
         }
