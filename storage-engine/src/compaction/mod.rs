@@ -29,7 +29,7 @@ use bytes::Bytes;
 
 use crate::batch::{Record, RecordBatch, Retained};
 use crate::error::{StorageError, StorageResult};
-use crate::io::{write_small_file, OpenMode, Storage, StorageFile};
+use crate::io::{OpenMode, Storage, StorageFile};
 use crate::log::recovery::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::PartitionLog;
 use crate::segment::appender::Appender;
@@ -133,7 +133,7 @@ impl<S: Storage> PartitionLog<S> {
         let cleaned_end = self.state.borrow().cleaned_end;
         let first_dirty = snapshots
             .iter()
-            .position(|s| s.base >= cleaned_end)
+            .position(|s| s.end > cleaned_end)
             .unwrap_or(snapshots.len());
         let mut latest = KeyMap::default();
         let mut mapped = first_dirty;
@@ -174,10 +174,8 @@ impl<S: Storage> PartitionLog<S> {
             throttle(options, started, bytes_read).await;
         }
 
-        let path = self.dir.join(crate::log::CLEANER_CHECKPOINT);
-        write_small_file(&self.storage, &path, &cleanable_end.0.to_be_bytes())
-            .await
-            .map_err(StorageError::io("write checkpoint", &path))?;
+        self.write_checkpoint(crate::log::CLEANER_CHECKPOINT, cleanable_end)
+            .await?;
         let mut state = self.state.borrow_mut();
         state.cleaned_end = state.cleaned_end.max(cleanable_end);
         outcome.bytes_after = state

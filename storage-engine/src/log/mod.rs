@@ -159,6 +159,9 @@ impl<S: Storage> PartitionLog<S> {
         ctx: LogContext,
     ) -> StorageResult<PartitionLog<S>> {
         let state = recovery::recover(&storage, dir, &config, ctx.clock.now().0).await?;
+        // An earlier incarnation of this log may have cached batches that
+        // recovery has since dropped.
+        ctx.cache.remove_log(ctx.id);
         Ok(PartitionLog {
             storage,
             dir: dir.to_path_buf(),
@@ -307,6 +310,14 @@ impl<S: Storage> PartitionLog<S> {
         }
         let _exclusive = self.exclusive().await;
         self.check_writable()?;
+        let log_end = self.log_end_offset();
+        if origin == AppendOrigin::Replica && info.base_offset < log_end {
+            // Refused before its epoch could be recorded.
+            return Err(StorageError::NonMonotonicOffset {
+                base: info.base_offset,
+                log_end,
+            });
+        }
         if self.needs_write(bytes.len()) {
             self.write_pending(false).await?;
         }

@@ -84,6 +84,30 @@ pub(crate) async fn recover<S: Storage>(
         previous_end = Some(segment.next_offset);
         segments.insert(*base, segment);
     }
+    let loaded_end = segments.values().next_back().map(|s| s.next_offset);
+    if let (Some(saved), Some(end)) = (log_start_saved, loaded_end) {
+        if saved > end {
+            // The log start moved past data that a crash then lost. Offsets
+            // below the start are never handed out again (consumers may hold
+            // them), so the log restarts empty at the start, as Kafka does.
+            tracing::warn!(dir = %dir.display(), log_start = %saved, log_end = %end, "log start is past the recovered end; starting empty there");
+            for base in std::mem::take(&mut segments).into_keys() {
+                for ext in [
+                    LOG_EXT,
+                    crate::segment::INDEX_EXT,
+                    crate::segment::TIME_INDEX_EXT,
+                ] {
+                    let path = segment_path(dir, base, ext);
+                    match storage.remove(&path).await {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(StorageError::io("remove segment file", &path)(e));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
     if segments.is_empty() {
         let base = log_start_saved.unwrap_or(Offset(0));
         segments.insert(

@@ -20,12 +20,16 @@ impl<S: Storage> PartitionLog<S> {
         &self,
         timestamp_ms: i64,
     ) -> StorageResult<Option<(Offset, i64)>> {
-        let found = {
+        // Segments from the first whose largest timestamp reaches the target.
+        // Usually the first holds the answer; a later one may when the
+        // record that held the maximum is gone (compaction keeps batch
+        // headers, DeleteRecords hides records below the start).
+        let candidates: Vec<(Offset, Offset)> = {
             let state = self.state.borrow();
             state
                 .segments
                 .values()
-                .find(|s| s.max_timestamp_ms >= timestamp_ms)
+                .skip_while(|s| s.max_timestamp_ms < timestamp_ms)
                 .map(|segment| {
                     let start_offset = segment
                         .time_index
@@ -36,21 +40,27 @@ impl<S: Storage> PartitionLog<S> {
                         .max(state.log_start);
                     (segment.base_offset, start_offset)
                 })
-        };
-        let Some((base, start_offset)) = found else {
-            return Ok(None);
+                .collect()
         };
         let log_start = self.log_start_offset();
-        self.find_record(base, start_offset, |_, record_offset, record_ts| {
-            record_offset >= log_start.0 && record_ts >= timestamp_ms
-        })
-        .await
+        for (base, start_offset) in candidates {
+            let found = self
+                .find_record(base, start_offset, |_, record_offset, record_ts| {
+                    record_offset >= log_start.0 && record_ts >= timestamp_ms
+                })
+                .await?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     /// The offset and timestamp of the record with the largest timestamp
-    /// (the first such record), or `None` for an empty log.
+    /// (the first such record) at or after the log start, or `None` for an
+    /// empty log.
     pub async fn max_timestamp(&self) -> StorageResult<Option<(Offset, i64)>> {
-        let found = {
+        let (best, bases, log_start) = {
             let state = self.state.borrow();
             let mut best: Option<(i64, Offset, Offset)> = None;
             for segment in state.segments.values() {
@@ -64,15 +74,39 @@ impl<S: Storage> PartitionLog<S> {
                     ));
                 }
             }
-            best
+            (
+                best,
+                state.segments.keys().copied().collect::<Vec<_>>(),
+                state.log_start,
+            )
         };
-        let Some((max_ts, base, batch_last_offset)) = found else {
+        let Some((max_ts, base, batch_last_offset)) = best else {
             return Ok(None);
         };
-        self.find_record(base, batch_last_offset, |batch, _, record_ts| {
-            batch.last_offset() >= batch_last_offset.0 && record_ts == max_ts
-        })
-        .await
+        // Fast path: the batch the segment metadata names.
+        let found = self
+            .find_record(base, batch_last_offset, |batch, offset, record_ts| {
+                batch.last_offset() >= batch_last_offset.0
+                    && offset >= log_start.0
+                    && record_ts == max_ts
+            })
+            .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        // That record is gone (compacted, or below the start): scan for the
+        // maximum among the records that remain.
+        let mut max: Option<(Offset, i64)> = None;
+        for base in bases {
+            self.find_record(base, log_start, |_, offset, record_ts| {
+                if offset >= log_start.0 && max.is_none_or(|(_, ts)| record_ts > ts) {
+                    max = Some((Offset(offset), record_ts));
+                }
+                false
+            })
+            .await?;
+        }
+        Ok(max)
     }
 
     /// Scans segment `base` from the batch that may hold `from` for the

@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 use std::rc::Rc;
 
-use super::{PartitionLog, LOG_START_CHECKPOINT};
+use super::{PartitionLog, CLEANER_CHECKPOINT, LOG_START_CHECKPOINT};
 use crate::error::{StorageError, StorageResult};
 use crate::io::{write_small_file, Storage};
 use crate::segment::scan::{scan, ScanRange};
@@ -63,14 +63,9 @@ impl<S: Storage> PartitionLog<S> {
         })
         .await
         .map_err(StorageError::io("read segment", &path))?;
-        let config = self.config();
-        let origin = self.state.borrow().segments[&base].truncate_origin();
-        let truncated =
-            match Segment::truncated(origin, &self.storage, &self.dir, cut, &config).await {
-                Ok(segment) => segment,
-                Err(e) => return Err(self.poison("truncate", e)),
-            };
-        let (removed, new_end) = {
+        // Later segments go first: a crash midway then leaves a prefix of
+        // the log, never a cut segment followed by data from beyond the cut.
+        let removed: Vec<Offset> = {
             let mut state = self.state.borrow_mut();
             let removed: Vec<Offset> = state
                 .segments
@@ -80,13 +75,36 @@ impl<S: Storage> PartitionLog<S> {
             for b in &removed {
                 state.segments.remove(b);
             }
+            removed
+        };
+        for b in removed.into_iter().rev() {
+            self.remove_segment_files(b).await?;
+        }
+        let config = self.config();
+        let origin = self.state.borrow().segments[&base].truncate_origin();
+        let truncated =
+            match Segment::truncated(origin, &self.storage, &self.dir, cut, &config).await {
+                Ok(segment) => segment,
+                Err(e) => return Err(self.poison("truncate", e)),
+            };
+        let (new_end, log_start, cleaned_end) = {
+            let mut state = self.state.borrow_mut();
             state.segments.insert(base, truncated);
             let new_end = state.log_end();
-            state.durable_end = state.durable_end.min(new_end);
-            (removed, new_end)
+            // The truncated segment was synced whole, earlier ones are sealed.
+            state.durable_end = new_end;
+            // Records appended from here on are dirty again.
+            state.cleaned_end = state.cleaned_end.min(new_end);
+            // Cutting whole batches may go below the log start (the batch
+            // holding it goes); the start follows, as Kafka's min(target, start).
+            state.log_start = state.log_start.min(new_end);
+            (new_end, state.log_start, state.cleaned_end)
         };
-        for b in removed {
-            self.remove_segment_files(b).await?;
+        self.write_checkpoint(CLEANER_CHECKPOINT, cleaned_end)
+            .await?;
+        if log_start == new_end {
+            self.write_checkpoint(LOG_START_CHECKPOINT, log_start)
+                .await?;
         }
         self.ctx.cache.invalidate_from(self.ctx.id, new_end);
         let mut epochs = self.state.borrow().epochs.clone();
@@ -117,10 +135,7 @@ impl<S: Storage> PartitionLog<S> {
         if offset <= log_start {
             return Ok(log_start);
         }
-        let path = self.dir.join(LOG_START_CHECKPOINT);
-        write_small_file(&self.storage, &path, &offset.0.to_be_bytes())
-            .await
-            .map_err(StorageError::io("write checkpoint", &path))?;
+        self.write_checkpoint(LOG_START_CHECKPOINT, offset).await?;
         self.state.borrow_mut().log_start = offset;
         self.delete_segments_below(offset).await?;
         Ok(offset)
@@ -140,6 +155,14 @@ impl<S: Storage> PartitionLog<S> {
         };
         self.delete_segments(&doomed).await?;
         self.forget_below(offset).await
+    }
+
+    /// Writes a checkpoint file holding one offset.
+    pub(crate) async fn write_checkpoint(&self, name: &str, offset: Offset) -> StorageResult<()> {
+        let path = self.dir.join(name);
+        write_small_file(&self.storage, &path, &offset.0.to_be_bytes())
+            .await
+            .map_err(StorageError::io("write checkpoint", &path))
     }
 
     /// Drops cache entries and epochs below a new log start offset.

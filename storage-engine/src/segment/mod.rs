@@ -578,6 +578,10 @@ impl<F: StorageFile> Segment<F> {
             file.truncate(segment.size)
                 .await
                 .map_err(StorageError::io("truncate segment", &log_path))?;
+        }
+        // What a crash left on disk is from now on reported durable, so it
+        // must be: it may still sit in the device's volatile cache.
+        if cut || mode == LoadMode::LastUnclean {
             file.sync()
                 .await
                 .map_err(StorageError::io("fsync segment", &log_path))?;
