@@ -297,7 +297,7 @@ impl StorageFile for MemoryFile {
         MemoryBuffer(vec![0xA5; len])
     }
 
-    async fn write_at(&self, buf: MemoryBuffer, pos: u64) -> io::Result<()> {
+    async fn write_at(&self, buf: MemoryBuffer, pos: u64) -> io::Result<Option<MemoryBuffer>> {
         assert!(
             pos % ALIGNMENT == 0 && buf.0.len() as u64 % ALIGNMENT == 0,
             "direct write must be aligned: pos {pos}, len {}",
@@ -316,7 +316,7 @@ impl StorageFile for MemoryFile {
         let mut data = self.data.borrow_mut();
         FileData::apply(&mut data.current, &op);
         data.pending.push(op);
-        Ok(())
+        Ok(None)
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {

@@ -44,6 +44,10 @@ pub trait IoBuffer {
     fn as_mut_slice(&mut self) -> &mut [u8];
     /// Shortens the buffer to `len` bytes (an aligned length).
     fn truncate(&mut self, len: usize);
+    /// The buffer's length.
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
 }
 
 /// A directory tree of files.
@@ -76,8 +80,9 @@ pub trait StorageFile: 'static {
     fn alignment(&self) -> u64;
     /// A buffer of `len` bytes (a multiple of the alignment); its content is unspecified.
     fn alloc_buffer(&self, len: usize) -> Self::Buffer;
-    /// Writes all of `buf` at `pos`; both are aligned.
-    async fn write_at(&self, buf: Self::Buffer, pos: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `pos` (both aligned) and hands the buffer
+    /// back for reuse when it can.
+    async fn write_at(&self, buf: Self::Buffer, pos: u64) -> io::Result<Option<Self::Buffer>>;
     /// Reads up to `len` bytes at `pos`; fewer only at the end of the file.
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes>;
     /// Makes everything written so far durable (fdatasync).

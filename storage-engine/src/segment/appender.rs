@@ -12,10 +12,17 @@
 //! holding any borrow, then reports back with [`Appender::wrote`] and
 //! [`Appender::synced`].
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::io::{align_down, align_up, IoBuffer, StorageFile};
+
+/// Chunk buffers kept for reuse, at most this many per appender.
+const SPARE_CHUNKS: usize = 4;
+
+/// Full-size chunk buffers that came back from writes.
+type SparePool<F> = Rc<RefCell<Vec<<F as StorageFile>::Buffer>>>;
 
 /// Writes that bring the file up to a logical length.
 pub struct PendingWrites<F: StorageFile> {
@@ -27,6 +34,8 @@ pub struct PendingWrites<F: StorageFile> {
     pub preallocate_to: Option<u64>,
     /// The logical length the file has once the writes are done.
     pub end: u64,
+    spare: SparePool<F>,
+    chunk_bytes: usize,
 }
 
 impl<F: StorageFile> PendingWrites<F> {
@@ -44,7 +53,12 @@ impl<F: StorageFile> PendingWrites<F> {
         // Every write is awaited, even after one fails, so no buffer is
         // dropped while the kernel may still be reading it.
         for result in futures_util::future::join_all(writes).await {
-            result?;
+            if let Some(buf) = result? {
+                let mut spare = self.spare.borrow_mut();
+                if buf.len() == self.chunk_bytes && spare.len() < SPARE_CHUNKS {
+                    spare.push(buf);
+                }
+            }
         }
         Ok(self.end)
     }
@@ -62,6 +76,8 @@ pub struct Appender<F: StorageFile> {
     open_fill: usize,
     /// Filled chunks not yet handed out for writing.
     full: VecDeque<(u64, F::Buffer)>,
+    /// Written chunks ready to be filled again.
+    spare: SparePool<F>,
     len: u64,
     /// The length covered by writes handed out so far.
     handed_out: u64,
@@ -102,6 +118,7 @@ impl<F: StorageFile> Appender<F> {
             open_pos,
             open_fill: tail.len(),
             full: VecDeque::new(),
+            spare: Rc::default(),
             len,
             handed_out: len,
             written: len,
@@ -120,7 +137,7 @@ impl<F: StorageFile> Appender<F> {
             self.len += n as u64;
             data = &data[n..];
             if self.open_fill == self.chunk_bytes {
-                let next = self.file.alloc_buffer(self.chunk_bytes);
+                let next = self.new_chunk();
                 let full = std::mem::replace(&mut self.open, next);
                 self.full.push_back((self.open_pos, full));
                 self.open_pos += self.chunk_bytes as u64;
@@ -181,7 +198,7 @@ impl<F: StorageFile> Appender<F> {
             let page_start = align_down(self.open_fill as u64, self.align) as usize;
             let write_len = align_up(self.open_fill as u64, self.align) as usize;
             let tail_len = self.open_fill - page_start;
-            let mut next = self.file.alloc_buffer(self.chunk_bytes);
+            let mut next = self.new_chunk();
             next.as_mut_slice()[..tail_len]
                 .copy_from_slice(&self.open.as_slice()[page_start..self.open_fill]);
             let mut current = std::mem::replace(&mut self.open, next);
@@ -203,7 +220,15 @@ impl<F: StorageFile> Appender<F> {
             writes,
             preallocate_to,
             end: self.len,
+            spare: Rc::clone(&self.spare),
+            chunk_bytes: self.chunk_bytes,
         })
+    }
+
+    /// An empty chunk buffer, reused when one came back from a write.
+    fn new_chunk(&self) -> F::Buffer {
+        let reused = self.spare.borrow_mut().pop();
+        reused.unwrap_or_else(|| self.file.alloc_buffer(self.chunk_bytes))
     }
 
     /// Records that writes up to logical length `end` completed.
