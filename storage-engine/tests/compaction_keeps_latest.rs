@@ -204,3 +204,36 @@ fn key_budget_defers_segments_and_windows_bound_memory() {
         assert!(survivors.len() < 100, "{} records left", survivors.len());
     });
 }
+
+#[test]
+fn background_cleaner_compacts_when_dirty_and_stops_on_close() {
+    run(async {
+        let dir = Path::new("/data/c-3");
+        let clock = Rc::new(ManualClock::new(5_000));
+        let storage = MemoryStorage::new();
+        let log = Rc::new(open(&storage, dir, &compacted(), &clock).await);
+        let cleaner = glommio::spawn_local(kelp_storage::compaction::clean_in_background(
+            Rc::clone(&log),
+            std::time::Duration::from_millis(5),
+            CompactionOptions {
+                throttle_bytes_per_sec: Some(64 << 20),
+            },
+        ));
+        fill(&log).await;
+        let before = log.size_bytes();
+        for _ in 0..2_000 {
+            if !log.needs_compaction() {
+                break;
+            }
+            glommio::timer::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            !log.needs_compaction(),
+            "the cleaner ran (dirty ratio {})",
+            log.dirty_ratio()
+        );
+        assert!(log.size_bytes() < before / 5);
+        log.close().await.unwrap();
+        cleaner.await.unwrap();
+    });
+}

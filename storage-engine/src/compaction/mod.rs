@@ -443,3 +443,23 @@ async fn throttle(options: CompactionOptions, started: Instant, bytes: u64) {
         glommio::timer::sleep(wait).await;
     }
 }
+
+/// Runs compaction for one log in the background: every `check_every` it
+/// compacts if [`PartitionLog::needs_compaction`] says the dirty ratio has
+/// passed `min.cleanable.dirty.ratio`. Returns when the log is closed, or
+/// with the first error. The shard spawns it on its low-priority task queue.
+pub async fn clean_in_background<S: Storage>(
+    log: Rc<PartitionLog<S>>,
+    check_every: Duration,
+    options: CompactionOptions,
+) -> StorageResult<()> {
+    loop {
+        glommio::timer::sleep(check_every).await;
+        if log.is_closed() {
+            return Ok(());
+        }
+        if log.needs_compaction() {
+            log.compact(options).await?;
+        }
+    }
+}

@@ -230,6 +230,11 @@ impl<S: Storage> PartitionLog<S> {
         state.epochs.end_offset_for(epoch, state.log_end())
     }
 
+    /// Whether [`PartitionLog::close`] or [`PartitionLog::delete`] ran.
+    pub fn is_closed(&self) -> bool {
+        self.state.borrow().closed
+    }
+
     /// Why the log refuses writes, if it does.
     pub fn poisoned(&self) -> Option<StorageError> {
         self.state
