@@ -48,6 +48,10 @@ pub trait IoBuffer {
     fn len(&self) -> usize {
         self.as_slice().len()
     }
+    /// Whether the buffer holds no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A directory tree of files.
