@@ -89,7 +89,9 @@ impl Storage for DmaStorage {
     }
 
     async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let dir = glommio::io::Directory::open(dir).await?;
+        // glommio opens directories relative to nothing: a relative path
+        // fails with EBADF, so it gets an absolute one.
+        let dir = glommio::io::Directory::open(std::path::absolute(dir)?).await?;
         dir.sync().await?;
         dir.close().await?;
         Ok(())

@@ -9,11 +9,12 @@
 //! cloned file handles. One async permit serialises the operations that
 //! write to disk (flush, roll, truncation, retention, compaction swap).
 //!
-//! Appends take the fast path, a copy into the active segment's aligned
-//! buffer with no await, unless something needs the permit first (a roll, a
-//! new leader epoch to persist, too much unwritten data). While any append
-//! waits on the slow path, later appends queue behind it, so batches land in
-//! the order they were appended. A flush holds the permit but lets fast
+//! Every append takes a ticket when it is called and waits for its turn,
+//! so batches land in call order even when one of them must wait. Appends
+//! then take the fast path, a copy into the active segment's aligned buffer
+//! with no await, unless something needs the permit first (a roll, a new
+//! leader epoch to persist, too much unwritten data, an exclusive operation
+//! such as truncation). A flush holds the permit but lets fast
 //! appends continue; flushes that arrive while one runs wait and are then
 //! usually already covered by it (group commit).
 //!
@@ -26,6 +27,7 @@ pub(crate) mod recovery;
 mod retention;
 mod timestamp;
 mod truncate;
+mod turns;
 
 pub use epoch_cache::LeaderEpochCache;
 pub use read::ReadResult;
@@ -133,9 +135,11 @@ pub struct PartitionLog<S: Storage> {
     pub(crate) state: RefCell<LogState<S::File>>,
     /// Serialises disk-changing operations.
     io_permit: Semaphore,
-    /// Appends and exclusive operations waiting for or holding the permit;
-    /// while non-zero, appends may not take the fast path.
+    /// Exclusive operations waiting for or holding the permit; while
+    /// non-zero, appends may not take the fast path.
     queued: Cell<usize>,
+    /// Keeps appends in call order.
+    turns: turns::Turns,
 }
 
 /// Holds the permit with fast appends stopped.
@@ -170,6 +174,7 @@ impl<S: Storage> PartitionLog<S> {
             state: RefCell::new(state),
             io_permit: Semaphore::new(1),
             queued: Cell::new(0),
+            turns: turns::Turns::default(),
         })
     }
 
@@ -292,6 +297,10 @@ impl<S: Storage> PartitionLog<S> {
     /// fresh producer batch. It is readable at once and durable after the
     /// next [`PartitionLog::flush`].
     pub async fn append(&self, batch: BytesMut, origin: AppendOrigin) -> StorageResult<AppendInfo> {
+        // Batches land in call order: an append that must wait (for the
+        // permit, a roll) holds back the ones called after it.
+        let turn = self.turns.take();
+        turn.wait().await;
         let max = self.config.borrow().max_message_bytes;
         if batch.len() > max {
             return Err(StorageError::BatchTooLarge {
