@@ -1,0 +1,102 @@
+//! Kafka error codes: the one place where the broker's and the storage
+//! engine's errors become the codes clients act on.
+
+use kelp_storage::batch::BatchError;
+use kelp_storage::StorageError;
+
+/// The Kafka error codes Kelp returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i16)]
+pub enum ErrorCode {
+    /// Success.
+    None = 0,
+    /// A fetch or list below the log start or past the log end.
+    OffsetOutOfRange = 1,
+    /// A batch failed its CRC or framing checks.
+    CorruptMessage = 2,
+    /// The topic or partition does not exist.
+    UnknownTopicOrPartition = 3,
+    /// The batch is larger than `max.message.bytes`.
+    MessageTooLarge = 10,
+    /// The topic name is not legal.
+    InvalidTopicException = 17,
+    /// `acks` is not -1, 0 or 1.
+    InvalidRequiredAcks = 21,
+    /// The API or version is not supported.
+    UnsupportedVersion = 35,
+    /// CreateTopics for a name in use.
+    TopicAlreadyExists = 36,
+    /// A partition count that is not allowed.
+    InvalidPartitions = 37,
+    /// A replication factor this cluster cannot meet.
+    InvalidReplicationFactor = 38,
+    /// A config name or value is not valid.
+    InvalidConfig = 40,
+    /// The request is malformed.
+    InvalidRequest = 42,
+    /// The disk failed; the log refuses writes until restart.
+    KafkaStorageError = 56,
+    /// A batch is well-formed but not acceptable (e.g. magic < 2).
+    InvalidRecord = 87,
+    /// Anything else.
+    UnknownServerError = -1,
+}
+
+impl ErrorCode {
+    /// The wire value.
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    /// The code a storage error maps to.
+    pub fn from_storage(error: &StorageError) -> ErrorCode {
+        match error {
+            StorageError::InvalidBatch(batch) => ErrorCode::from_batch(batch),
+            StorageError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
+            StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            StorageError::NonMonotonicOffset { .. } => ErrorCode::InvalidRecord,
+            StorageError::Poisoned { .. }
+            | StorageError::Io { .. }
+            | StorageError::Corrupt { .. } => ErrorCode::KafkaStorageError,
+        }
+    }
+
+    /// The code a batch validation failure maps to: CRC and framing faults
+    /// are corruption; well-formed but unacceptable batches are invalid.
+    pub fn from_batch(error: &BatchError) -> ErrorCode {
+        match error {
+            BatchError::UnsupportedMagic(_)
+            | BatchError::ProducerRecordCountMismatch { .. }
+            | BatchError::EmptyBatch
+            | BatchError::UnknownCompression(_) => ErrorCode::InvalidRecord,
+            _ => ErrorCode::CorruptMessage,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kelp_storage::Offset;
+
+    #[test]
+    fn storage_errors_map_to_what_clients_expect() {
+        let out_of_range = StorageError::OffsetOutOfRange {
+            requested: Offset(9),
+            log_start: Offset(0),
+            log_end: Offset(5),
+        };
+        assert_eq!(ErrorCode::from_storage(&out_of_range).code(), 1);
+        let crc = StorageError::InvalidBatch(BatchError::CrcMismatch {
+            stored: 1,
+            computed: 2,
+        });
+        assert_eq!(ErrorCode::from_storage(&crc).code(), 2);
+        let too_large = StorageError::BatchTooLarge { size: 10, max: 5 };
+        assert_eq!(ErrorCode::from_storage(&too_large).code(), 10);
+        assert_eq!(
+            ErrorCode::from_batch(&BatchError::UnsupportedMagic(1)).code(),
+            87
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The Kafka API edge: the registry of implemented APIs, the error-code
+//! mapping, and the dispatcher that decodes a request, runs its handler on
+//! this shard and encodes the response.
+
+pub mod errors;
+pub mod handlers;
+pub mod registry;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kelp_net::codec::{decode_request, encode_response};
+use kelp_net::connection::HandlerOutcome;
+use kelp_net::header::RequestHeader;
+use kelp_net::versions::{encode_api_versions_fallback, ApiRange};
+
+use crate::shard::Shard;
+use handlers::produce::ProduceOutcome;
+
+/// The ApiVersions API key.
+const API_VERSIONS: i16 = 18;
+
+/// Handles one request on `shard`.
+pub async fn dispatch(shard: &Shard, header: RequestHeader, body: Bytes) -> HandlerOutcome {
+    let (key, version) = (header.api_key, header.api_version);
+    if !registry::supports(key, version) || (key == 0 && version < registry::PRODUCE_MIN_ACCEPTED) {
+        if key == API_VERSIONS {
+            // KIP-511: an ApiVersions version we do not know gets the v0
+            // body with UNSUPPORTED_VERSION and our ranges.
+            let ranges: Vec<ApiRange> = registry::IMPLEMENTED
+                .iter()
+                .map(|a| ApiRange {
+                    api_key: a.key,
+                    min: a.min,
+                    max: a.max,
+                })
+                .collect();
+            return HandlerOutcome::Respond(encode_api_versions_fallback(
+                header.correlation_id,
+                &ranges,
+            ));
+        }
+        tracing::debug!(key, version, client = ?header.client_id, "unsupported API or version; closing the connection");
+        return HandlerOutcome::Close;
+    }
+    let request = match decode_request(&header, body) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::debug!(key, version, error = %e, "malformed request; closing the connection");
+            return HandlerOutcome::Close;
+        }
+    };
+    let response = match request {
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(handlers::api_versions::handle(r)),
+        RequestKind::Metadata(r) => {
+            ResponseKind::Metadata(handlers::metadata::handle(shard, r, version).await)
+        }
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(handlers::create_topics::handle(shard, r, version).await)
+        }
+        RequestKind::Produce(r) => match handlers::produce::handle(shard, r, version).await {
+            ProduceOutcome::Respond(r) => ResponseKind::Produce(r),
+            ProduceOutcome::NoResponse => return HandlerOutcome::NoResponse,
+        },
+        RequestKind::Fetch(r) => {
+            ResponseKind::Fetch(handlers::fetch::handle(shard, r, version).await)
+        }
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(handlers::list_offsets::handle(shard, r, version).await)
+        }
+        other => {
+            // The registry and this match list the same APIs; a mismatch is
+            // a bug, answered by closing this connection only.
+            tracing::error!(
+                key,
+                "registry lists an API the dispatcher does not handle: {:?}",
+                std::mem::discriminant(&other)
+            );
+            return HandlerOutcome::Close;
+        }
+    };
+    match encode_response(&header, &response) {
+        Ok(bytes) => HandlerOutcome::Respond(bytes),
+        Err(e) => {
+            tracing::error!(key, version, error = %e, "encoding a response failed");
+            HandlerOutcome::Close
+        }
+    }
+}

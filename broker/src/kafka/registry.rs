@@ -1,0 +1,62 @@
+//! The registry of implemented Kafka APIs and their version ranges: what
+//! ApiVersions advertises and what the dispatcher accepts.
+
+/// One implemented API.
+#[derive(Clone, Copy, Debug)]
+pub struct Api {
+    /// Kafka API key.
+    pub key: i16,
+    /// Lowest version served.
+    pub min: i16,
+    /// Highest version served.
+    pub max: i16,
+}
+
+/// Every API this broker serves, with Kafka 4's ranges where they are
+/// implemented in full. Produce advertises v3+ only in behaviour: v0-2 are
+/// advertised as Kafka 4 does (KAFKA-18659, for librdkafka) and refused.
+pub const IMPLEMENTED: &[Api] = &[
+    Api {
+        key: 0,
+        min: 0,
+        max: 12,
+    }, // Produce (v0-2 refused)
+    Api {
+        key: 1,
+        min: 4,
+        max: 17,
+    }, // Fetch
+    Api {
+        key: 2,
+        min: 1,
+        max: 9,
+    }, // ListOffsets
+    Api {
+        key: 3,
+        min: 0,
+        max: 12,
+    }, // Metadata
+    Api {
+        key: 18,
+        min: 0,
+        max: 4,
+    }, // ApiVersions
+    Api {
+        key: 19,
+        min: 2,
+        max: 7,
+    }, // CreateTopics
+];
+
+/// The served range of `key`, if implemented.
+pub fn find(key: i16) -> Option<Api> {
+    IMPLEMENTED.iter().copied().find(|api| api.key == key)
+}
+
+/// The lowest Produce version accepted (record batch v2).
+pub const PRODUCE_MIN_ACCEPTED: i16 = 3;
+
+/// Whether `key` at `version` is served.
+pub fn supports(key: i16, version: i16) -> bool {
+    find(key).is_some_and(|api| (api.min..=api.max).contains(&version))
+}

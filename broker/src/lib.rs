@@ -1,0 +1,20 @@
+//! Kelp's broker (the `kelp` binary).
+//!
+//! # Layout
+//!
+//! - [`config`]: flags, TOML file and defaults.
+//! - [`preflight`]: start-up checks (io_uring, `ulimit -l`, O_DIRECT, data
+//!   directory lock) that fail with a fix, not a panic.
+//! - [`app`]: starts the shards and listeners in order, stops them in
+//!   reverse on SIGTERM/SIGINT.
+//! - [`shard`]: one shard's partitions and state.
+//! - [`topics`]: topic metadata, names, configs, partition placement.
+//! - [`kafka`]: the API registry, error codes, dispatcher and one handler
+//!   module per Kafka API.
+
+pub mod app;
+pub mod config;
+pub mod kafka;
+pub mod preflight;
+pub mod shard;
+pub mod topics;

@@ -1,0 +1,108 @@
+//! Starting a real `kelp` process for integration tests: a free loopback
+//! port, its own data directory, stopped (SIGTERM) when dropped.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running broker.
+pub struct Broker {
+    child: Option<Child>,
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Broker {
+    /// Starts a broker in a fresh data directory.
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let data_dir = dir.path().join("data");
+        let mut broker = Broker::start_in(&data_dir, free_port());
+        broker._dir = Some(dir);
+        broker
+    }
+
+    /// Starts a broker on `data_dir` and `port`.
+    pub fn start_in(data_dir: &Path, port: u16) -> Broker {
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kelp"))
+            .args([
+                "start",
+                "--listen",
+                &addr.to_string(),
+                "--advertised",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("kelp binary starts");
+        let broker = Broker {
+            child: Some(child),
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+        };
+        broker.wait_ready();
+        broker
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "broker on {} did not start listening within 30 s",
+            self.addr
+        );
+    }
+
+    /// Stops with SIGTERM and waits; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("broker is running");
+        // SAFETY: kill with a pid this process spawned and has not reaped.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    /// Kills with SIGKILL (a crash) and waits.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("broker is running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Keeps the data directory alive after the broker object goes.
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self._dir.take()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
