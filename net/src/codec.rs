@@ -45,16 +45,6 @@ pub enum DecodeError {
         /// The codec's explanation.
         reason: String,
     },
-    /// The body decoded but bytes were left after it.
-    #[error("{count} bytes left after the body of API key {api_key} v{api_version}")]
-    TrailingBytes {
-        /// The API key.
-        api_key: i16,
-        /// The version.
-        api_version: i16,
-        /// How many bytes were left.
-        count: usize,
-    },
 }
 
 /// Why a response could not be encoded.
@@ -105,11 +95,15 @@ pub fn decode_request(header: &RequestHeader, mut body: Bytes) -> Result<Request
         }
     })?;
     if !body.is_empty() {
-        return Err(DecodeError::TrailingBytes {
+        // Apache Kafka ignores bytes after a request body, and clients rely
+        // on it: librdkafka 2.16 sends Metadata v12 with an extra field and a
+        // tagged field after the body's end.
+        tracing::trace!(
             api_key,
             api_version,
-            count: body.len(),
-        });
+            count = body.len(),
+            "ignoring bytes after the request body"
+        );
     }
     Ok(request)
 }

@@ -42,10 +42,11 @@ pub async fn dispatch(shard: &Shard, header: RequestHeader, body: Bytes) -> Hand
         tracing::debug!(key, version, client = ?header.client_id, "unsupported API or version; closing the connection");
         return HandlerOutcome::Close;
     }
+    let raw = body.clone();
     let request = match decode_request(&header, body) {
         Ok(request) => request,
         Err(e) => {
-            tracing::debug!(key, version, error = %e, "malformed request; closing the connection");
+            tracing::debug!(key, version, error = %e, client = ?header.client_id, header_version = header.header_version, body = ?&raw[..raw.len().min(200)], "malformed request; closing the connection");
             return HandlerOutcome::Close;
         }
     };
