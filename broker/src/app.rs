@@ -69,6 +69,22 @@ impl RequestHandler for BrokerHandler {
 pub fn run(mut config: BrokerConfig) -> Result<(), AppError> {
     config.data_dir = preflight::create_data_dir(&config.data_dir)?;
     let _lock = preflight::check(&config.data_dir, 1)?;
+    // glommio binds with SO_REUSEPORT, which would let a second broker share
+    // the port silently; a plain bind first finds any listener already there.
+    match std::net::TcpListener::bind(config.listen) {
+        Ok(probe) => drop(probe),
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            return Err(AppError::PortInUse {
+                addr: config.listen,
+            })
+        }
+        Err(source) => {
+            return Err(AppError::Listen {
+                addr: config.listen,
+                source,
+            })
+        }
+    }
     if config.cores > 1 {
         tracing::info!(
             asked = config.cores,
