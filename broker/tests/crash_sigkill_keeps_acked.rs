@@ -37,15 +37,25 @@ impl ProducerContext for ArcAcks {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Ok(message) = result {
             let payload = String::from_utf8(message.payload().unwrap().to_vec()).unwrap();
-            self.0.acked.lock().unwrap().insert((message.partition(), message.offset()), payload);
+            self.0
+                .acked
+                .lock()
+                .unwrap()
+                .insert((message.partition(), message.offset()), payload);
         }
     }
 }
 
 fn seed() -> u64 {
-    std::env::var("KELP_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    })
+    std::env::var("KELP_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
 }
 
 #[test]
@@ -74,7 +84,10 @@ fn acknowledged_messages_survive_sigkill() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let payload = format!("m{i}");
-                let record = BaseRecord::to(TOPIC).payload(&payload).key(&payload).partition((i % PARTITIONS as u64) as i32);
+                let record = BaseRecord::to(TOPIC)
+                    .payload(&payload)
+                    .key(&payload)
+                    .partition((i % PARTITIONS as u64) as i32);
                 if producer.send(record).is_ok() {
                     i += 1;
                 }
@@ -108,12 +121,16 @@ fn acknowledged_messages_survive_sigkill() {
         .unwrap();
     let mut assignment = TopicPartitionList::new();
     for p in 0..PARTITIONS {
-        assignment.add_partition_offset(TOPIC, p, Offset::Beginning).unwrap();
+        assignment
+            .add_partition_offset(TOPIC, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&assignment).unwrap();
     let mut ends = HashMap::new();
     for p in 0..PARTITIONS {
-        let (_, high) = consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(10)).unwrap();
+        let (_, high) = consumer
+            .fetch_watermarks(TOPIC, p, Duration::from_secs(10))
+            .unwrap();
         ends.insert(p, high);
     }
     let total: i64 = ends.values().sum();
@@ -122,22 +139,37 @@ fn acknowledged_messages_survive_sigkill() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while (found.len() as i64) < total {
         assert!(Instant::now() < deadline, "read {} of {total}", found.len());
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else { continue };
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
         let message = message.unwrap();
         let payload = String::from_utf8(message.payload().unwrap().to_vec()).unwrap();
         let seq: u64 = payload[1..].parse().unwrap();
         // Within a partition messages keep the order they were produced in.
         if let Some(prev) = previous.insert(message.partition(), seq) {
-            assert!(seq > prev, "partition {} went from m{prev} to m{seq}", message.partition());
+            assert!(
+                seq > prev,
+                "partition {} went from m{prev} to m{seq}",
+                message.partition()
+            );
         }
-        assert!(found.insert((message.partition(), message.offset()), payload).is_none(), "offset read twice");
+        assert!(
+            found
+                .insert((message.partition(), message.offset()), payload)
+                .is_none(),
+            "offset read twice"
+        );
     }
     let mut payloads: Vec<&String> = found.values().collect();
     payloads.sort();
     payloads.dedup();
     assert_eq!(payloads.len(), found.len(), "no message is stored twice");
     for (position, payload) in &acked {
-        assert_eq!(found.get(position), Some(payload), "acknowledged message at {position:?} lost (seed {seed})");
+        assert_eq!(
+            found.get(position),
+            Some(payload),
+            "acknowledged message at {position:?} lost (seed {seed})"
+        );
     }
     drop(dir);
 }
@@ -145,9 +177,14 @@ fn acknowledged_messages_survive_sigkill() {
 fn create_topic(broker: &Broker) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", broker.addr.to_string()).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.addr.to_string())
+        .create()
+        .unwrap();
     let topics = [NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1))];
-    for result in futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap() {
+    for result in
+        futures_executor::block_on(admin.create_topics(&topics, &AdminOptions::new())).unwrap()
+    {
         result.expect("topic created");
     }
 }

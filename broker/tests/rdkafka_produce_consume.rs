@@ -205,3 +205,63 @@ fn create_topic(broker: &Broker, topic: &str) {
         result.expect("topic created");
     }
 }
+
+#[test]
+fn a_one_mib_message_goes_through_where_the_topic_allows_it() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let broker = Broker::start();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.addr.to_string())
+        .create()
+        .unwrap();
+    let big =
+        NewTopic::new("big", 1, TopicReplication::Fixed(1)).set("max.message.bytes", "2097152");
+    let small = NewTopic::new("small", 1, TopicReplication::Fixed(1));
+    for result in
+        futures_executor::block_on(admin.create_topics(&[big, small], &AdminOptions::new()))
+            .unwrap()
+    {
+        result.expect("topic created");
+    }
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", broker.addr.to_string())
+        .set("message.max.bytes", "4000000")
+        .set("acks", "all")
+        .set("message.send.max.retries", "0")
+        .create()
+        .unwrap();
+    let payload: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    producer
+        .send(BaseRecord::<(), [u8]>::to("big").payload(&payload))
+        .unwrap();
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("the 1 MiB message is acknowledged");
+    // The default max.message.bytes (1048588, as Kafka) refuses it.
+    producer
+        .send(BaseRecord::<(), [u8]>::to("small").payload(&payload))
+        .unwrap();
+    let _ = producer.flush(Duration::from_secs(30));
+    let consumer = consumer(&broker);
+    let (_, small_end) = consumer
+        .fetch_watermarks("small", 0, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(small_end, 0, "MESSAGE_TOO_LARGE: nothing appended");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("big", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 1 MiB message did not come back"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            assert_eq!(message.unwrap().payload().unwrap(), &payload[..]);
+            break;
+        }
+    }
+}
