@@ -30,14 +30,29 @@ pub enum ErrorCode {
     InvalidPartitions = 37,
     /// A replication factor this cluster cannot meet.
     InvalidReplicationFactor = 38,
+    /// A manual replica assignment this cluster cannot follow.
+    InvalidReplicaAssignment = 39,
     /// A config name or value is not valid.
     InvalidConfig = 40,
     /// The request is malformed.
     InvalidRequest = 42,
+    /// The topic's policy forbids the request (DeleteRecords on a
+    /// compact-only topic).
+    PolicyViolation = 44,
     /// The disk failed; the log refuses writes until restart.
     KafkaStorageError = 56,
+    /// The client's current leader epoch is older than the leader's.
+    FencedLeaderEpoch = 74,
+    /// The client's current leader epoch is newer than the leader's.
+    UnknownLeaderEpoch = 75,
     /// A batch is well-formed but not acceptable (e.g. magic < 2).
     InvalidRecord = 87,
+    /// No topic has this id.
+    UnknownTopicId = 100,
+    /// The request was sent to an endpoint of the wrong type.
+    MismatchedEndpointType = 114,
+    /// The endpoint type in the request is not known.
+    UnsupportedEndpointType = 115,
     /// Anything else.
     UnknownServerError = -1,
 }

@@ -46,6 +46,51 @@ pub const IMPLEMENTED: &[Api] = &[
         min: 2,
         max: 7,
     }, // CreateTopics
+    Api {
+        key: 20,
+        min: 1,
+        max: 6,
+    }, // DeleteTopics
+    Api {
+        key: 21,
+        min: 0,
+        max: 2,
+    }, // DeleteRecords
+    Api {
+        key: 23,
+        min: 2,
+        max: 4,
+    }, // OffsetForLeaderEpoch
+    Api {
+        key: 32,
+        min: 1,
+        max: 4,
+    }, // DescribeConfigs
+    Api {
+        key: 33,
+        min: 0,
+        max: 2,
+    }, // AlterConfigs
+    Api {
+        key: 35,
+        min: 1,
+        max: 4,
+    }, // DescribeLogDirs
+    Api {
+        key: 37,
+        min: 0,
+        max: 3,
+    }, // CreatePartitions
+    Api {
+        key: 44,
+        min: 0,
+        max: 1,
+    }, // IncrementalAlterConfigs
+    Api {
+        key: 60,
+        min: 0,
+        max: 2,
+    }, // DescribeCluster
 ];
 
 /// The served range of `key`, if implemented.

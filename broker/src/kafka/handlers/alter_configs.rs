@@ -1,0 +1,218 @@
+//! AlterConfigs (key 33), v0-2 (Kafka 4's range; legacy): replaces the
+//! whole override set of a topic (configs not listed are deleted), with
+//! validate-only. Also the code IncrementalAlterConfigs shares: resource
+//! checks, validation, and persisting and applying the result.
+//!
+//! Broker resources are refused with INVALID_REQUEST: Kelp has no dynamic
+//! broker configs yet (Kafka answers the same for a config it cannot update
+//! dynamically).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::kafka::errors::ErrorCode;
+use crate::kafka::handlers::describe_configs::{
+    check_broker_name, RESOURCE_BROKER, RESOURCE_TOPIC,
+};
+use crate::shard::Shard;
+use crate::topics::{configs, name};
+
+/// An error code and its message.
+pub type ConfigError = (ErrorCode, String);
+
+/// Answers an AlterConfigs request.
+pub async fn handle(
+    shard: &Shard,
+    request: AlterConfigsRequest,
+    _version: i16,
+) -> AlterConfigsResponse {
+    let keys: Vec<(i8, String)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.to_string()))
+        .collect();
+    let duplicates = duplicates(&keys);
+    let responses = request
+        .resources
+        .into_iter()
+        .zip(keys)
+        .map(|(resource, key)| {
+            let outcome = if duplicates.contains(&key) {
+                Err(duplicate_error())
+            } else {
+                let names: Vec<String> = resource
+                    .configs
+                    .iter()
+                    .map(|c| c.name.to_string())
+                    .collect();
+                alter(
+                    shard,
+                    key.0,
+                    &key.1,
+                    &names,
+                    request.validate_only,
+                    |_, _| {
+                        let mut replaced = BTreeMap::new();
+                        for config in &resource.configs {
+                            let name = config.name.to_string();
+                            let Some(value) = &config.value else {
+                                return Err(null_value(&name));
+                            };
+                            if replaced.insert(name, value.to_string()).is_some() {
+                                return Err(duplicate_keys());
+                            }
+                        }
+                        Ok(replaced)
+                    },
+                )
+            };
+            let (code, message) = split(outcome);
+            AlterConfigsResourceResponse::default()
+                .with_error_code(code)
+                .with_error_message(message)
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name)
+        })
+        .collect();
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The (type, name) pairs that occur more than once.
+pub fn duplicates(keys: &[(i8, String)]) -> HashSet<(i8, String)> {
+    let mut counts: HashMap<&(i8, String), usize> = HashMap::new();
+    for key in keys {
+        *counts.entry(key).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Kafka's answer for a resource named twice in one request.
+pub fn duplicate_error() -> ConfigError {
+    (
+        ErrorCode::InvalidRequest,
+        "Each resource must appear at most once.".to_owned(),
+    )
+}
+
+/// Kafka's answer for a config key named twice in one resource.
+pub fn duplicate_keys() -> ConfigError {
+    (
+        ErrorCode::InvalidRequest,
+        "Error due to duplicate config keys".to_owned(),
+    )
+}
+
+/// Kafka's answer for a null value where one is needed.
+pub fn null_value(name: &str) -> ConfigError {
+    (
+        ErrorCode::InvalidRequest,
+        format!("Null value not supported for : {name}"),
+    )
+}
+
+/// A result as the response's error code and message.
+pub fn split(outcome: Result<(), ConfigError>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (ErrorCode::None.code(), None),
+        Err((code, message)) => (code.code(), Some(StrBytes::from_string(message))),
+    }
+}
+
+/// Alters one resource: `change` gets the topic's current overrides and the
+/// broker-level log config, and returns the new override set, which is
+/// validated, then (unless `validate_only`) saved and applied to the
+/// topic's logs. `names` are the configs the request names (for the
+/// message refusing broker configs).
+pub fn alter(
+    shard: &Shard,
+    resource_type: i8,
+    resource_name: &str,
+    names: &[String],
+    validate_only: bool,
+    change: impl FnOnce(
+        &BTreeMap<String, String>,
+        &kelp_storage::LogConfig,
+    ) -> Result<BTreeMap<String, String>, ConfigError>,
+) -> Result<(), ConfigError> {
+    match resource_type {
+        RESOURCE_TOPIC => {
+            name::validate(resource_name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
+            let current = shard
+                .store
+                .borrow()
+                .topics
+                .get(resource_name)
+                .map(|meta| meta.configs.clone())
+                .ok_or_else(|| {
+                    (
+                        ErrorCode::UnknownTopicOrPartition,
+                        format!("The topic '{resource_name}' does not exist."),
+                    )
+                })?;
+            let broker = shard.config.topic_defaults.log_config();
+            let new = change(&current, &broker)?;
+            configs::validate(&new).map_err(|m| (ErrorCode::InvalidConfig, m))?;
+            if validate_only || new == current {
+                return Ok(());
+            }
+            match shard.set_topic_configs(resource_name, new) {
+                Ok(true) => {
+                    tracing::info!(topic = resource_name, "altered topic configs");
+                    Ok(())
+                }
+                Ok(false) => Err((
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("The topic '{resource_name}' does not exist."),
+                )),
+                Err(e) => {
+                    tracing::error!(topic = resource_name, error = %e, "saving topic configs failed");
+                    Err((ErrorCode::KafkaStorageError, e.to_string()))
+                }
+            }
+        }
+        RESOURCE_BROKER => {
+            check_broker_name(shard, resource_name)?;
+            if names.is_empty() {
+                return Ok(());
+            }
+            Err((
+                ErrorCode::InvalidRequest,
+                format!(
+                    "Cannot update these configs dynamically: {} (Kelp has no dynamic broker configs; set them in the broker's config file)",
+                    names.join(", ")
+                ),
+            ))
+        }
+        other => Err((
+            ErrorCode::InvalidRequest,
+            format!("Unsupported resource type: {other}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_found() {
+        let keys = vec![
+            (2, "a".to_owned()),
+            (2, "b".to_owned()),
+            (2, "a".to_owned()),
+            (4, "b".to_owned()),
+        ];
+        let found = duplicates(&keys);
+        assert_eq!(found.len(), 1);
+        assert!(found.contains(&(2, "a".to_owned())));
+        assert_eq!(split(Ok(())), (0, None));
+        assert_eq!(split(Err(duplicate_error())).0, 42);
+    }
+}
