@@ -23,53 +23,79 @@ use crate::topics::{configs, name};
 /// An error code and its message.
 pub type ConfigError = (ErrorCode, String);
 
+/// Alters every resource of an AlterConfigs or IncrementalAlterConfigs
+/// request: a resource named twice is refused, each other one gets its new
+/// override set from `change(resource, current overrides, broker defaults)`.
+/// `describe` gives a resource's type, name and config names. Returns the
+/// error code and message of each resource, in request order.
+pub fn alter_resources<R>(
+    shard: &Shard,
+    validate_only: bool,
+    resources: &[R],
+    describe: impl Fn(&R) -> (i8, String, Vec<String>),
+    change: impl Fn(
+        &R,
+        &BTreeMap<String, String>,
+        &kelp_storage::LogConfig,
+    ) -> Result<BTreeMap<String, String>, ConfigError>,
+) -> Vec<(i16, Option<StrBytes>)> {
+    let described: Vec<(i8, String, Vec<String>)> = resources.iter().map(&describe).collect();
+    let keys: Vec<(i8, String)> = described.iter().map(|(t, n, _)| (*t, n.clone())).collect();
+    let duplicates = duplicates(&keys);
+    resources
+        .iter()
+        .zip(described)
+        .map(|(resource, (resource_type, name, names))| {
+            let outcome = if duplicates.contains(&(resource_type, name.clone())) {
+                Err(duplicate_error())
+            } else {
+                alter(
+                    shard,
+                    resource_type,
+                    &name,
+                    &names,
+                    validate_only,
+                    |current, broker| change(resource, current, broker),
+                )
+            };
+            split(outcome)
+        })
+        .collect()
+}
+
 /// Answers an AlterConfigs request.
 pub async fn handle(
     shard: &Shard,
     request: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
-    let keys: Vec<(i8, String)> = request
-        .resources
-        .iter()
-        .map(|r| (r.resource_type, r.resource_name.to_string()))
-        .collect();
-    let duplicates = duplicates(&keys);
+    let outcomes = alter_resources(
+        shard,
+        request.validate_only,
+        &request.resources,
+        |r| {
+            let names = r.configs.iter().map(|c| c.name.to_string()).collect();
+            (r.resource_type, r.resource_name.to_string(), names)
+        },
+        |resource, _, _| {
+            let mut replaced = BTreeMap::new();
+            for config in &resource.configs {
+                let name = config.name.to_string();
+                let Some(value) = &config.value else {
+                    return Err(null_value(&name));
+                };
+                if replaced.insert(name, value.to_string()).is_some() {
+                    return Err(duplicate_keys());
+                }
+            }
+            Ok(replaced)
+        },
+    );
     let responses = request
         .resources
         .into_iter()
-        .zip(keys)
-        .map(|(resource, key)| {
-            let outcome = if duplicates.contains(&key) {
-                Err(duplicate_error())
-            } else {
-                let names: Vec<String> = resource
-                    .configs
-                    .iter()
-                    .map(|c| c.name.to_string())
-                    .collect();
-                alter(
-                    shard,
-                    key.0,
-                    &key.1,
-                    &names,
-                    request.validate_only,
-                    |_, _| {
-                        let mut replaced = BTreeMap::new();
-                        for config in &resource.configs {
-                            let name = config.name.to_string();
-                            let Some(value) = &config.value else {
-                                return Err(null_value(&name));
-                            };
-                            if replaced.insert(name, value.to_string()).is_some() {
-                                return Err(duplicate_keys());
-                            }
-                        }
-                        Ok(replaced)
-                    },
-                )
-            };
-            let (code, message) = split(outcome);
+        .zip(outcomes)
+        .map(|(resource, (code, message))| {
             AlterConfigsResourceResponse::default()
                 .with_error_code(code)
                 .with_error_message(message)
@@ -81,7 +107,7 @@ pub async fn handle(
 }
 
 /// The (type, name) pairs that occur more than once.
-pub fn duplicates(keys: &[(i8, String)]) -> HashSet<(i8, String)> {
+fn duplicates(keys: &[(i8, String)]) -> HashSet<(i8, String)> {
     let mut counts: HashMap<&(i8, String), usize> = HashMap::new();
     for key in keys {
         *counts.entry(key).or_default() += 1;
@@ -94,7 +120,7 @@ pub fn duplicates(keys: &[(i8, String)]) -> HashSet<(i8, String)> {
 }
 
 /// Kafka's answer for a resource named twice in one request.
-pub fn duplicate_error() -> ConfigError {
+fn duplicate_error() -> ConfigError {
     (
         ErrorCode::InvalidRequest,
         "Each resource must appear at most once.".to_owned(),
@@ -118,7 +144,7 @@ pub fn null_value(name: &str) -> ConfigError {
 }
 
 /// A result as the response's error code and message.
-pub fn split(outcome: Result<(), ConfigError>) -> (i16, Option<StrBytes>) {
+fn split(outcome: Result<(), ConfigError>) -> (i16, Option<StrBytes>) {
     match outcome {
         Ok(()) => (ErrorCode::None.code(), None),
         Err((code, message)) => (code.code(), Some(StrBytes::from_string(message))),
@@ -130,7 +156,7 @@ pub fn split(outcome: Result<(), ConfigError>) -> (i16, Option<StrBytes>) {
 /// validated, then (unless `validate_only`) saved and applied to the
 /// topic's logs. `names` are the configs the request names (for the
 /// message refusing broker configs).
-pub fn alter(
+fn alter(
     shard: &Shard,
     resource_type: i8,
     resource_name: &str,

@@ -12,7 +12,7 @@ use kelp_storage::LogConfig;
 
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::alter_configs::{
-    alter, duplicate_error, duplicate_keys, duplicates, null_value, split, ConfigError,
+    alter_resources, duplicate_keys, null_value, ConfigError,
 };
 use crate::shard::Shard;
 use crate::topics::configs;
@@ -35,35 +35,21 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
-    let keys: Vec<(i8, String)> = request
-        .resources
-        .iter()
-        .map(|r| (r.resource_type, r.resource_name.to_string()))
-        .collect();
-    let duplicates = duplicates(&keys);
+    let outcomes = alter_resources(
+        shard,
+        request.validate_only,
+        &request.resources,
+        |r| {
+            let names = r.configs.iter().map(|c| c.name.to_string()).collect();
+            (r.resource_type, r.resource_name.to_string(), names)
+        },
+        |resource, current, broker| apply_ops(current, broker, &resource.configs),
+    );
     let responses = request
         .resources
         .into_iter()
-        .zip(keys)
-        .map(|(resource, key)| {
-            let outcome = if duplicates.contains(&key) {
-                Err(duplicate_error())
-            } else {
-                let names: Vec<String> = resource
-                    .configs
-                    .iter()
-                    .map(|c| c.name.to_string())
-                    .collect();
-                alter(
-                    shard,
-                    key.0,
-                    &key.1,
-                    &names,
-                    request.validate_only,
-                    |current, broker| apply_ops(current, broker, &resource.configs),
-                )
-            };
-            let (code, message) = split(outcome);
+        .zip(outcomes)
+        .map(|(resource, (code, message))| {
             AlterConfigsResourceResponse::default()
                 .with_error_code(code)
                 .with_error_message(message)
