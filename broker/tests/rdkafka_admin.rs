@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Broker;
+use common::{admin, Broker};
 use futures_executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -18,13 +18,6 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn admin(broker: &Broker) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker.addr.to_string())
-        .create()
-        .expect("admin client")
-}
 
 fn options() -> AdminOptions {
     AdminOptions::new().operation_timeout(Some(TIMEOUT))

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use common::Broker;
+use common::{admin, Broker};
 use futures_executor::block_on;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{
@@ -26,17 +26,9 @@ use rdkafka::admin::{
     TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 
 const DEFAULT_RETENTION_MS: &str = "604800000";
-
-fn admin(broker: &Broker) -> AdminClient<DefaultClientContext> {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker.addr.to_string())
-        .create()
-        .expect("admin client")
-}
 
 fn options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(Duration::from_secs(10)))

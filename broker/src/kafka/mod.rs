@@ -42,7 +42,10 @@ pub async fn dispatch(shard: &Shard, header: RequestHeader, body: Bytes) -> Hand
         tracing::debug!(key, version, client = ?header.client_id, "unsupported API or version; closing the connection");
         return HandlerOutcome::Close;
     }
-    let raw = body.clone();
+    // Kept only to describe a malformed request when debug logging is on.
+    let raw = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| body.clone())
+        .unwrap_or_default();
     let request = match decode_request(&header, body) {
         Ok(request) => request,
         Err(e) => {

@@ -17,6 +17,16 @@ pub struct Broker {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// An rdkafka admin client for `broker`.
+pub fn admin(
+    broker: &Broker,
+) -> rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> {
+    rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", broker.addr.to_string())
+        .create()
+        .expect("admin client")
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
