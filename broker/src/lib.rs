@@ -7,13 +7,15 @@
 //!   directory lock) that fail with a fix, not a panic.
 //! - [`app`]: starts the shards and listeners in order, stops them in
 //!   reverse on SIGTERM/SIGINT.
-//! - [`shard`]: one shard's partitions and state.
+//! - [`shard`]: one shard's partitions and state, and cross-shard calls.
+//! - [`controller`]: the one writer of topic metadata, on shard 0.
 //! - [`topics`]: topic metadata, names, configs, partition placement.
 //! - [`kafka`]: the API registry, error codes, dispatcher and one handler
 //!   module per Kafka API.
 
 pub mod app;
 pub mod config;
+pub mod controller;
 pub mod kafka;
 pub mod preflight;
 pub mod shard;

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::raw::call;
 use common::{admin, Broker};
 use futures_executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
@@ -264,40 +265,6 @@ fn delete_topics_removes_logs_and_metadata_durably() {
     drop(dir);
 }
 
-/// Sends one request on a raw connection and decodes the response.
-fn call<Req, Resp>(broker: &Broker, key: i16, version: i16, request: &Req) -> Resp
-where
-    Req: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
-    Resp: kafka_protocol::protocol::Decodable + kafka_protocol::protocol::HeaderVersion,
-{
-    use kafka_protocol::messages::{RequestHeader, ResponseHeader};
-    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-    use std::io::{Read, Write};
-    let mut body = bytes::BytesMut::new();
-    RequestHeader::default()
-        .with_request_api_key(key)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("raw")))
-        .encode(&mut body, Req::header_version(version))
-        .unwrap();
-    request.encode(&mut body, version).unwrap();
-    let mut stream = std::net::TcpStream::connect(broker.addr).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream
-        .write_all(&(body.len() as i32).to_be_bytes())
-        .unwrap();
-    stream.write_all(&body).unwrap();
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size).unwrap();
-    let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut frame).unwrap();
-    let mut frame = bytes::Bytes::from(frame);
-    let header = ResponseHeader::decode(&mut frame, Resp::header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, 7);
-    Resp::decode(&mut frame, version).unwrap()
-}
-
 #[test]
 fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
     use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
@@ -338,7 +305,7 @@ fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
                 .with_topic(name.clone())
                 .with_partitions(partitions),
         ]);
-        let response: OffsetForLeaderEpochResponse = call(&broker, 23, version, &request);
+        let response: OffsetForLeaderEpochResponse = call(&broker, version, &request);
         let got: Vec<(i16, i32, i64)> = response.topics[0]
             .partitions
             .iter()
@@ -351,7 +318,7 @@ fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
 
     for version in [0, 1, 2] {
         let response: DescribeClusterResponse =
-            call(&broker, 60, version, &DescribeClusterRequest::default());
+            call(&broker, version, &DescribeClusterRequest::default());
         assert_eq!(response.error_code, 0);
         assert_eq!(response.cluster_id.len(), 22);
         assert_eq!(response.brokers.len(), 1);
@@ -360,16 +327,15 @@ fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
         assert_eq!(response.cluster_authorized_operations, i32::MIN);
     }
     let asked = DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
-    let response: DescribeClusterResponse = call(&broker, 60, 1, &asked);
+    let response: DescribeClusterResponse = call(&broker, 1, &asked);
     assert_eq!(response.cluster_authorized_operations, 8096);
     let controllers = DescribeClusterRequest::default().with_endpoint_type(2);
-    let response: DescribeClusterResponse = call(&broker, 60, 1, &controllers);
+    let response: DescribeClusterResponse = call(&broker, 1, &controllers);
     assert_eq!(response.error_code, 114);
 
     for version in [1, 3, 4] {
         let response: DescribeLogDirsResponse = call(
             &broker,
-            35,
             version,
             &DescribeLogDirsRequest::default().with_topics(None),
         );
@@ -395,13 +361,12 @@ fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
             .with_topics(Some(vec![DescribableLogDirTopic::default()
                 .with_topic(TopicName(StrBytes::from_static_str("other")))
                 .with_partitions(vec![0])]));
-    let response: DescribeLogDirsResponse = call(&broker, 35, 4, &request);
+    let response: DescribeLogDirsResponse = call(&broker, 4, &request);
     assert!(response.results[0].topics.is_empty());
 
     // DeleteTopics v6 by topic id: unknown id, name and id both, a known id.
     let metadata: MetadataResponse = call(
         &broker,
-        3,
         12,
         &MetadataRequest::default().with_topics(Some(vec![
             metadata_request::MetadataRequestTopic::default().with_name(Some(name.clone())),
@@ -417,7 +382,7 @@ fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
             .with_topic_id(id),
         DeleteTopicState::default().with_topic_id(id),
     ]);
-    let response: DeleteTopicsResponse = call(&broker, 20, 6, &request);
+    let response: DeleteTopicsResponse = call(&broker, 6, &request);
     let got: Vec<(i16, Option<TopicName>)> = response
         .responses
         .iter()

@@ -5,11 +5,9 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use common::raw::call;
 use common::{admin, Broker};
 use futures_executor::block_on;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -17,10 +15,9 @@ use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
-    AlterConfigsRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest, RequestHeader,
-    ResponseHeader,
+    AlterConfigsRequest, DescribeConfigsRequest, IncrementalAlterConfigsRequest,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier,
     TopicReplication,
@@ -42,37 +39,6 @@ fn describe(
         block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options()))
             .expect("describe configs");
     results.remove(0)
-}
-
-/// Sends one request at `version` and decodes its response.
-fn call<R: Request>(broker: &Broker, version: i16, request: &R) -> R::Response {
-    let mut stream = TcpStream::connect(broker.addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let header = RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(7)
-        .with_client_id(Some(StrBytes::from_static_str("raw-test")));
-    let mut body = BytesMut::new();
-    header
-        .encode(&mut body, R::header_version(version))
-        .unwrap();
-    request.encode(&mut body, version).unwrap();
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    stream.write_all(&frame).unwrap();
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size).unwrap();
-    let mut response = vec![0; i32::from_be_bytes(size) as usize];
-    stream.read_exact(&mut response).unwrap();
-    let mut buf = bytes::Bytes::from(response);
-    let header = ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, 7);
-    let decoded = R::Response::decode(&mut buf, version).unwrap();
-    assert_eq!(buf.remaining(), 0, "the whole response was read");
-    decoded
 }
 
 /// One legacy AlterConfigs (v1) of a single config; (error code, message).

@@ -11,6 +11,9 @@
 //! [`serve`] returns the error. Handler tasks are never cancelled by the
 //! connection: if it ends early, those still running are detached and their
 //! outcomes dropped, so a half-done request (say a produce) finishes.
+//!
+//! At shutdown ([`Shutdown::trigger`]) a connection stops reading: requests
+//! already read are still handled and answered in order, then it closes.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
@@ -27,6 +30,7 @@ use glommio::Task;
 
 use crate::frame::{FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
 use crate::header::{parse_request, HeaderError, RequestHeader};
+use crate::shutdown::Shutdown;
 
 /// Limits of one connection, set at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,15 +94,17 @@ pub enum ConnectionError {
     Header(HeaderError),
 }
 
-/// Serves one accepted TCP connection until the peer closes it, it breaks, or the handler closes it.
+/// Serves one accepted TCP connection until the peer closes it, it breaks,
+/// the handler closes it, or `shutdown` is triggered and what was read is answered.
 pub async fn serve<H: RequestHandler>(
     stream: glommio::net::TcpStream,
     handler: Rc<H>,
     limits: ConnectionLimits,
+    shutdown: Rc<Shutdown>,
 ) -> Result<(), ConnectionError> {
     // Kafka sets TCP_NODELAY on accepted sockets: responses are whole frames, written at once.
     stream.set_nodelay(true).map_err(io::Error::from)?;
-    serve_stream(stream, handler, limits).await
+    serve_stream(stream, handler, limits, shutdown).await
 }
 
 /// [`serve`] on any byte stream (a TLS stream, a test double).
@@ -106,6 +112,7 @@ pub async fn serve_stream<S, H>(
     stream: S,
     handler: Rc<H>,
     limits: ConnectionLimits,
+    shutdown: Rc<Shutdown>,
 ) -> Result<(), ConnectionError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -114,7 +121,14 @@ where
     let stream = SharedStream(Rc::new(RefCell::new(stream)));
     let (sender, receiver) = local_channel::new_unbounded();
     let admission = Rc::new(Admission::new(&limits));
-    let reader = read_requests(stream.clone(), handler, limits, sender, admission);
+    let reader = read_requests(
+        stream.clone(),
+        handler,
+        limits,
+        sender,
+        admission,
+        &shutdown,
+    );
     let mut writer = pin!(write_responses(stream, &receiver));
     // The reader finishing first (peer closed, bad frame) lets the writer drain what is
     // queued; the writer finishing first (write failed, handler closed) drops the reader.
@@ -144,6 +158,7 @@ async fn read_requests<S: AsyncRead + Unpin, H: RequestHandler>(
     limits: ConnectionLimits,
     queue: LocalSender<Pending>,
     admission: Rc<Admission>,
+    shutdown: &Shutdown,
 ) -> Result<(), ConnectionError> {
     let mut decoder = FrameDecoder::new(limits.max_frame_bytes);
     let mut chunk = vec![0u8; limits.read_chunk_bytes.max(1)];
@@ -174,7 +189,16 @@ async fn read_requests<S: AsyncRead + Unpin, H: RequestHandler>(
                 return Ok(());
             }
         }
-        let read_bytes = stream.read(&mut chunk).await?;
+        // Requests already read are handled; nothing more is read after shutdown.
+        let read = or(async { Some(stream.read(&mut chunk).await) }, async {
+            shutdown.triggered().await;
+            None
+        })
+        .await;
+        let Some(read_bytes) = read else {
+            return Ok(());
+        };
+        let read_bytes = read_bytes?;
         if read_bytes == 0 {
             // Peer closed (a partial frame at the end is simply dropped, like Kafka).
             return Ok(());

@@ -11,6 +11,7 @@
 //! - [`codec`]: request bodies in and framed responses out, on the `kafka-protocol` crate
 //!   (vendored with a decoder allocation fix, see `vendor/kafka-protocol/KELP-PATCH.md`).
 //! - [`connection`]: one connection's loop: pipelined handling, responses in request order.
+//! - [`shutdown`]: the stop signal connections watch to drain and close.
 //!
 //! # Fuzzing
 //!
@@ -22,6 +23,7 @@ pub mod codec;
 pub mod connection;
 pub mod frame;
 pub mod header;
+pub mod shutdown;
 pub mod versions;
 
 pub use codec::{
@@ -32,4 +34,5 @@ pub use connection::{
 };
 pub use frame::{FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
 pub use header::{parse_request, HeaderError, RequestHeader};
+pub use shutdown::Shutdown;
 pub use versions::{encode_api_versions_fallback, ApiRange};

@@ -4,6 +4,8 @@
 use kelp_storage::batch::BatchError;
 use kelp_storage::StorageError;
 
+use crate::shard::mesh::ShardUnreachable;
+
 /// The Kafka error codes Kelp returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i16)]
@@ -16,6 +18,9 @@ pub enum ErrorCode {
     CorruptMessage = 2,
     /// The topic or partition does not exist.
     UnknownTopicOrPartition = 3,
+    /// The partition's shard is not serving it (shutting down): retry, as
+    /// after a leader change.
+    NotLeaderOrFollower = 6,
     /// The batch is larger than `max.message.bytes`.
     MessageTooLarge = 10,
     /// The topic name is not legal.
@@ -86,6 +91,14 @@ impl ErrorCode {
             | BatchError::UnknownCompression(_) => ErrorCode::InvalidRecord,
             _ => ErrorCode::CorruptMessage,
         }
+    }
+}
+
+impl From<ShardUnreachable> for ErrorCode {
+    /// A partition whose shard has stopped is, to a client, a partition
+    /// whose leader moved: it refreshes metadata and retries.
+    fn from(_: ShardUnreachable) -> Self {
+        ErrorCode::NotLeaderOrFollower
     }
 }
 

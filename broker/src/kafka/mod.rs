@@ -1,10 +1,15 @@
 //! The Kafka API edge: the registry of implemented APIs, the error-code
-//! mapping, and the dispatcher that decodes a request, runs its handler on
-//! this shard and encodes the response.
+//! mapping, and the dispatcher that decodes a request, runs its handler
+//! and encodes the response. Handlers run on the connection's shard and
+//! split partition work per owning shard; admin requests that change topic
+//! metadata run on the controller shard.
 
 pub mod errors;
 pub mod handlers;
 pub mod registry;
+
+use std::future::Future;
+use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
@@ -13,14 +18,41 @@ use kelp_net::connection::HandlerOutcome;
 use kelp_net::header::RequestHeader;
 use kelp_net::versions::{encode_api_versions_fallback, ApiRange};
 
-use crate::shard::Shard;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 use handlers::produce::ProduceOutcome;
 
 /// The ApiVersions API key.
 const API_VERSIONS: i16 = 18;
 
+/// The value, or (the controller shard has stopped: shutdown) a closed
+/// connection, which clients answer by reconnecting and retrying.
+macro_rules! try_or_close {
+    ($answer:expr) => {
+        match $answer {
+            Some(response) => response,
+            None => return HandlerOutcome::Close,
+        }
+    };
+}
+
+/// Runs an admin handler on the controller shard; `None` if it has stopped.
+async fn on_controller<T, F, Fut>(shard: &Rc<Shard>, handler: F) -> Option<T>
+where
+    F: FnOnce(Rc<Shard>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    match shard.call(CONTROLLER_SHARD, handler).await {
+        Ok(response) => Some(response),
+        Err(e) => {
+            tracing::debug!(error = %e, "admin request during shutdown; closing the connection");
+            None
+        }
+    }
+}
+
 /// Handles one request on `shard`.
-pub async fn dispatch(shard: &Shard, header: RequestHeader, body: Bytes) -> HandlerOutcome {
+pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, body: Bytes) -> HandlerOutcome {
     let (key, version) = (header.api_key, header.api_version);
     if !registry::supports(key, version) || (key == 0 && version < registry::PRODUCE_MIN_ACCEPTED) {
         if key == API_VERSIONS {
@@ -58,9 +90,12 @@ pub async fn dispatch(shard: &Shard, header: RequestHeader, body: Bytes) -> Hand
         RequestKind::Metadata(r) => {
             ResponseKind::Metadata(handlers::metadata::handle(shard, r, version).await)
         }
-        RequestKind::CreateTopics(r) => {
-            ResponseKind::CreateTopics(handlers::create_topics::handle(shard, r, version).await)
-        }
+        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(try_or_close!(
+            on_controller(shard, move |s| async move {
+                handlers::create_topics::handle(&s, r, version).await
+            })
+            .await
+        )),
         RequestKind::Produce(r) => match handlers::produce::handle(shard, r, version).await {
             ProduceOutcome::Respond(r) => ResponseKind::Produce(r),
             ProduceOutcome::NoResponse => return HandlerOutcome::NoResponse,
@@ -71,33 +106,47 @@ pub async fn dispatch(shard: &Shard, header: RequestHeader, body: Bytes) -> Hand
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(handlers::list_offsets::handle(shard, r, version).await)
         }
-        RequestKind::DeleteTopics(r) => {
-            ResponseKind::DeleteTopics(handlers::delete_topics::handle(shard, r, version).await)
-        }
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(try_or_close!(
+            on_controller(shard, move |s| async move {
+                handlers::delete_topics::handle(&s, r, version).await
+            })
+            .await
+        )),
         RequestKind::DeleteRecords(r) => {
             ResponseKind::DeleteRecords(handlers::delete_records::handle(shard, r).await)
         }
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            ResponseKind::OffsetForLeaderEpoch(handlers::offset_for_leader_epoch::handle(shard, r))
-        }
-        RequestKind::DescribeLogDirs(r) => {
-            ResponseKind::DescribeLogDirs(handlers::describe_log_dirs::handle(shard, r, version))
-        }
-        RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(handlers::create_partitions::handle(shard, r).await)
-        }
+        RequestKind::OffsetForLeaderEpoch(r) => ResponseKind::OffsetForLeaderEpoch(
+            handlers::offset_for_leader_epoch::handle(shard, r).await,
+        ),
+        RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(
+            handlers::describe_log_dirs::handle(shard, r, version).await,
+        ),
+        RequestKind::CreatePartitions(r) => ResponseKind::CreatePartitions(try_or_close!(
+            on_controller(shard, move |s| async move {
+                handlers::create_partitions::handle(&s, r).await
+            })
+            .await
+        )),
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(handlers::describe_cluster::handle(shard, r, version))
         }
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(
             handlers::describe_configs::handle(shard, r, version).await,
         ),
-        RequestKind::AlterConfigs(r) => {
-            ResponseKind::AlterConfigs(handlers::alter_configs::handle(shard, r, version).await)
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(try_or_close!(
+            on_controller(shard, move |s| async move {
+                handlers::alter_configs::handle(&s, r, version).await
+            })
+            .await
+        )),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(try_or_close!(
+                on_controller(shard, move |s| async move {
+                    handlers::incremental_alter_configs::handle(&s, r, version).await
+                })
+                .await
+            ))
         }
-        RequestKind::IncrementalAlterConfigs(r) => ResponseKind::IncrementalAlterConfigs(
-            handlers::incremental_alter_configs::handle(shard, r, version).await,
-        ),
         other => {
             // The registry and this match list the same APIs; a mismatch is
             // a bug, answered by closing this connection only.

@@ -2,6 +2,8 @@
 //! port, its own data directory, stopped (SIGTERM) when dropped.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,15 +41,25 @@ pub fn free_port() -> u16 {
 impl Broker {
     /// Starts a broker in a fresh data directory.
     pub fn start() -> Broker {
+        Broker::start_with(&[])
+    }
+
+    /// Starts a broker in a fresh data directory with more `kelp start` flags.
+    pub fn start_with(flags: &[&str]) -> Broker {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let data_dir = dir.path().join("data");
-        let mut broker = Broker::start_in(&data_dir, free_port());
+        let mut broker = Broker::start_in_with(&data_dir, free_port(), flags);
         broker._dir = Some(dir);
         broker
     }
 
     /// Starts a broker on `data_dir` and `port`.
     pub fn start_in(data_dir: &Path, port: u16) -> Broker {
+        Broker::start_in_with(data_dir, port, &[])
+    }
+
+    /// Starts a broker on `data_dir` and `port` with more `kelp start` flags.
+    pub fn start_in_with(data_dir: &Path, port: u16, flags: &[&str]) -> Broker {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kelp"))
             .args([
@@ -59,6 +71,7 @@ impl Broker {
             ])
             .arg("--data-dir")
             .arg(data_dir)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -89,9 +102,20 @@ impl Broker {
 
     /// Stops with SIGTERM and waits; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("broker is running");
+        self.terminate();
+        self.wait()
+    }
+
+    /// Sends SIGTERM without waiting for the broker to exit.
+    pub fn terminate(&self) {
+        let child = self.child.as_ref().expect("broker is running");
         // SAFETY: kill with a pid this process spawned and has not reaped.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    }
+
+    /// Waits for the broker to exit; returns the exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("broker is running");
         child.wait().unwrap()
     }
 

@@ -71,13 +71,28 @@ fn start_server(
     limits: ConnectionLimits,
     connections: usize,
 ) -> (std::net::SocketAddr, Task<Vec<Result<(), ConnectionError>>>) {
+    start_server_until(handler, limits, connections, Rc::default())
+}
+
+/// [`start_server`] whose connections stop at `shutdown`.
+fn start_server_until(
+    handler: Rc<Scripted>,
+    limits: ConnectionLimits,
+    connections: usize,
+    shutdown: Rc<Shutdown>,
+) -> (std::net::SocketAddr, Task<Vec<Result<(), ConnectionError>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     let server = glommio::spawn_local(async move {
         let mut served = Vec::new();
         for _ in 0..connections {
             let stream = listener.accept().await.unwrap();
-            served.push(glommio::spawn_local(serve(stream, handler.clone(), limits)));
+            served.push(glommio::spawn_local(serve(
+                stream,
+                handler.clone(),
+                limits,
+                shutdown.clone(),
+            )));
         }
         let mut results = Vec::new();
         for connection in served {
@@ -267,6 +282,29 @@ fn frames_split_across_reads_are_reassembled() {
             assert_eq!(read_correlation_id(&mut client).await, Some(expected));
         }
         drop(client);
+        assert!(server.await[0].is_ok());
+    });
+}
+
+#[test]
+fn shutdown_answers_requests_in_flight_then_closes() {
+    LocalExecutor::default().run(async {
+        let shutdown = Rc::new(Shutdown::default());
+        let (address, server) = start_server_until(
+            Rc::new(Scripted::default()),
+            limits(16),
+            1,
+            shutdown.clone(),
+        );
+        let mut client = TcpStream::connect(address).await.unwrap();
+        let mut wire = request(1, &[40]);
+        wire.extend(request(2, &[0]));
+        client.write_all(&wire).await.unwrap();
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+        shutdown.trigger();
+        assert_eq!(read_correlation_id(&mut client).await, Some(1));
+        assert_eq!(read_correlation_id(&mut client).await, Some(2));
+        assert_eq!(read_correlation_id(&mut client).await, None);
         assert!(server.await[0].is_ok());
     });
 }

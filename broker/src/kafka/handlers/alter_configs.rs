@@ -8,11 +8,13 @@
 //! dynamically).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::controller::ChangeError;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::describe_configs::{
     check_broker_name, RESOURCE_BROKER, RESOURCE_TOPIC,
@@ -27,9 +29,10 @@ pub type ConfigError = (ErrorCode, String);
 /// request: a resource named twice is refused, each other one gets its new
 /// override set from `change(resource, current overrides, broker defaults)`.
 /// `describe` gives a resource's type, name and config names. Returns the
-/// error code and message of each resource, in request order.
-pub fn alter_resources<R>(
-    shard: &Shard,
+/// error code and message of each resource, in request order. Runs on the
+/// controller shard.
+pub async fn alter_resources<R>(
+    shard: &Rc<Shard>,
     validate_only: bool,
     resources: &[R],
     describe: impl Fn(&R) -> (i8, String, Vec<String>),
@@ -42,30 +45,29 @@ pub fn alter_resources<R>(
     let described: Vec<(i8, String, Vec<String>)> = resources.iter().map(&describe).collect();
     let keys: Vec<(i8, String)> = described.iter().map(|(t, n, _)| (*t, n.clone())).collect();
     let duplicates = duplicates(&keys);
-    resources
-        .iter()
-        .zip(described)
-        .map(|(resource, (resource_type, name, names))| {
-            let outcome = if duplicates.contains(&(resource_type, name.clone())) {
-                Err(duplicate_error())
-            } else {
-                alter(
-                    shard,
-                    resource_type,
-                    &name,
-                    &names,
-                    validate_only,
-                    |current, broker| change(resource, current, broker),
-                )
-            };
-            split(outcome)
-        })
-        .collect()
+    let mut outcomes = Vec::with_capacity(resources.len());
+    for (resource, (resource_type, name, names)) in resources.iter().zip(described) {
+        let outcome = if duplicates.contains(&(resource_type, name.clone())) {
+            Err(duplicate_error())
+        } else {
+            alter(
+                shard,
+                resource_type,
+                &name,
+                &names,
+                validate_only,
+                |current, broker| change(resource, current, broker),
+            )
+            .await
+        };
+        outcomes.push(split(outcome));
+    }
+    outcomes
 }
 
 /// Answers an AlterConfigs request.
 pub async fn handle(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     request: AlterConfigsRequest,
     _version: i16,
 ) -> AlterConfigsResponse {
@@ -90,7 +92,8 @@ pub async fn handle(
             }
             Ok(replaced)
         },
-    );
+    )
+    .await;
     let responses = request
         .resources
         .into_iter()
@@ -156,8 +159,8 @@ fn split(outcome: Result<(), ConfigError>) -> (i16, Option<StrBytes>) {
 /// validated, then (unless `validate_only`) saved and applied to the
 /// topic's logs. `names` are the configs the request names (for the
 /// message refusing broker configs).
-fn alter(
-    shard: &Shard,
+async fn alter(
+    shard: &Rc<Shard>,
     resource_type: i8,
     resource_name: &str,
     names: &[String],
@@ -170,38 +173,30 @@ fn alter(
     match resource_type {
         RESOURCE_TOPIC => {
             name::validate(resource_name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
-            let current = shard
-                .store
-                .borrow()
-                .topics
-                .get(resource_name)
-                .map(|meta| meta.configs.clone())
-                .ok_or_else(|| {
-                    (
-                        ErrorCode::UnknownTopicOrPartition,
-                        format!("The topic '{resource_name}' does not exist."),
-                    )
-                })?;
             let broker = shard.config.topic_defaults.log_config();
-            let new = change(&current, &broker)?;
-            configs::validate(&new).map_err(|m| (ErrorCode::InvalidConfig, m))?;
-            if validate_only || new == current {
-                return Ok(());
+            let changed = shard
+                .controller()
+                .change(shard, |store| {
+                    let meta = store.topics.get_mut(resource_name).ok_or_else(|| {
+                        ChangeError::Refused(
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("The topic '{resource_name}' does not exist."),
+                        )
+                    })?;
+                    let new = change(&meta.configs, &broker)?;
+                    configs::validate(&new).map_err(|m| (ErrorCode::InvalidConfig, m))?;
+                    if validate_only || new == meta.configs {
+                        return Ok(false);
+                    }
+                    meta.configs = new;
+                    Ok(true)
+                })
+                .await
+                .map_err(ChangeError::into_kafka)?;
+            if changed {
+                tracing::info!(topic = resource_name, "altered topic configs");
             }
-            match shard.set_topic_configs(resource_name, new) {
-                Ok(true) => {
-                    tracing::info!(topic = resource_name, "altered topic configs");
-                    Ok(())
-                }
-                Ok(false) => Err((
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("The topic '{resource_name}' does not exist."),
-                )),
-                Err(e) => {
-                    tracing::error!(topic = resource_name, error = %e, "saving topic configs failed");
-                    Err((ErrorCode::KafkaStorageError, e.to_string()))
-                }
-            }
+            Ok(())
         }
         RESOURCE_BROKER => {
             check_broker_name(shard, resource_name)?;

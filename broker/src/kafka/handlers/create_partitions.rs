@@ -1,20 +1,25 @@
 //! CreatePartitions (key 37), v0-3: raises a topic's partition count; the
 //! new partitions are placed on this node's shards; validate-only checks
-//! without changing anything.
+//! without changing anything. Runs on the controller shard.
 
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::controller::ChangeError;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::MAX_PARTITIONS;
 use crate::shard::Shard;
 
 /// Answers a CreatePartitions request.
-pub async fn handle(shard: &Shard, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
         .topics
@@ -51,14 +56,14 @@ pub async fn handle(shard: &Shard, request: CreatePartitionsRequest) -> CreatePa
 }
 
 async fn create(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     name: &str,
     topic: &CreatePartitionsTopic,
     validate_only: bool,
 ) -> Result<(), (ErrorCode, String)> {
     let Some(current) = shard
-        .store
-        .borrow()
+        .controller()
+        .store()
         .topics
         .get(name)
         .map(|t| t.partition_shards.len() as i32)
@@ -125,12 +130,29 @@ async fn create(
     if validate_only {
         return Ok(());
     }
+    let shards = shard.shards();
     shard
-        .add_partitions(name, count as usize)
-        .await
-        .map(|_| tracing::info!(topic = name, from = current, to = count, "added partitions"))
-        .map_err(|e| {
-            tracing::error!(topic = name, error = %e, "adding partitions failed");
-            (ErrorCode::KafkaStorageError, e.to_string())
+        .controller()
+        .change(shard, |store| {
+            let added = store.place((count - current) as usize, shards);
+            let meta = store.topics.get_mut(name).ok_or_else(|| {
+                ChangeError::Refused(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("Unable to locate topic {name}"),
+                )
+            })?;
+            // Another request may have changed the count since the checks.
+            if meta.partition_shards.len() != current as usize {
+                return Err(ChangeError::Refused(
+                    ErrorCode::InvalidPartitions,
+                    format!("The partition count of {name} changed during the request; retry."),
+                ));
+            }
+            meta.partition_shards.extend(added);
+            Ok(())
         })
+        .await
+        .map_err(ChangeError::into_kafka)?;
+    tracing::info!(topic = name, from = current, to = count, "added partitions");
+    Ok(())
 }

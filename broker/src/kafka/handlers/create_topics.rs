@@ -1,8 +1,9 @@
 //! CreateTopics (key 19), v2-7: partitions, replication factor 1 (one
 //! node), configs, validate-only; and the auto-creation used by Metadata
-//! and Produce.
+//! and Produce. Runs on the controller shard.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -11,8 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 use kelp_storage::LogConfig;
 use uuid::Uuid;
 
+use crate::controller::ChangeError;
 use crate::kafka::errors::ErrorCode;
-use crate::shard::Shard;
+use crate::shard::{Shard, CONTROLLER_SHARD};
 use crate::topics::{configs, name, TopicMeta};
 
 /// The most partitions one topic may have on this broker.
@@ -20,7 +22,7 @@ pub const MAX_PARTITIONS: i32 = 10_000;
 
 /// Answers a CreateTopics request.
 pub async fn handle(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     request: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
@@ -66,18 +68,12 @@ fn msg(text: &str) -> StrBytes {
 }
 
 async fn create(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     name: &str,
     topic: &CreatableTopic,
     validate_only: bool,
 ) -> Result<TopicMeta, (ErrorCode, String)> {
     name::validate(name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
-    if shard.store.borrow().topics.contains_key(name) {
-        return Err((
-            ErrorCode::TopicAlreadyExists,
-            format!("Topic '{name}' already exists."),
-        ));
-    }
     if !topic.assignments.is_empty() {
         if topic.num_partitions != -1 || topic.replication_factor != -1 {
             return Err((ErrorCode::InvalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".to_owned()));
@@ -127,35 +123,57 @@ async fn create(
         configs::apply(&mut check, &key, &value).map_err(|m| (ErrorCode::InvalidConfig, m))?;
         overrides.insert(key, value);
     }
-    let shards = shard
-        .store
-        .borrow()
-        .place(partitions as usize, shard.config.cores);
-    let meta = TopicMeta {
-        name: name.to_owned(),
-        id: Uuid::new_v4(),
-        partition_shards: shards,
-        configs: overrides,
-    };
+    let shards = shard.shards();
+    let meta = shard
+        .controller()
+        .change(shard, |store| {
+            if store.topics.contains_key(name) {
+                return Err(ChangeError::Refused(
+                    ErrorCode::TopicAlreadyExists,
+                    format!("Topic '{name}' already exists."),
+                ));
+            }
+            let meta = TopicMeta {
+                name: name.to_owned(),
+                id: Uuid::new_v4(),
+                partition_shards: store.place(partitions as usize, shards),
+                configs: overrides,
+            };
+            if !validate_only {
+                store.topics.insert(name.to_owned(), meta.clone());
+            }
+            Ok(meta)
+        })
+        .await
+        .map_err(ChangeError::into_kafka)?;
     if !validate_only {
-        shard.create_topic(meta.clone()).await.map_err(|e| {
-            tracing::error!(topic = name, error = %e, "creating topic failed");
-            (ErrorCode::KafkaStorageError, e.to_string())
-        })?;
         tracing::info!(topic = name, partitions, "created topic");
     }
     Ok(meta)
 }
 
-/// Creates `name` with the broker's defaults (auto-creation), or says why not.
-pub async fn auto_create(shard: &Shard, name: &str) -> Result<TopicMeta, ErrorCode> {
-    if let Some(meta) = shard.store.borrow().topics.get(name) {
+/// Creates `name` with the broker's defaults (auto-creation) on the
+/// controller shard, or says why not. A topic that exists by then is fine.
+pub async fn auto_create(shard: &Rc<Shard>, name: &str) -> Result<TopicMeta, ErrorCode> {
+    if let Some(meta) = shard.topics().topics.get(name) {
         return Ok(meta.clone());
     }
-    let topic = CreatableTopic::default()
-        .with_num_partitions(-1)
-        .with_replication_factor(-1);
-    create(shard, name, &topic, false)
-        .await
-        .map_err(|(code, _)| code)
+    let name = name.to_owned();
+    shard
+        .call(CONTROLLER_SHARD, move |controller| async move {
+            let topic = CreatableTopic::default()
+                .with_num_partitions(-1)
+                .with_replication_factor(-1);
+            match create(&controller, &name, &topic, false).await {
+                Err((ErrorCode::TopicAlreadyExists, _)) => controller
+                    .controller()
+                    .store()
+                    .topics
+                    .get(&name)
+                    .cloned()
+                    .ok_or(ErrorCode::UnknownTopicOrPartition),
+                other => other.map_err(|(code, _)| code),
+            }
+        })
+        .await?
 }

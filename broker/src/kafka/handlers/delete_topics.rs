@@ -1,16 +1,19 @@
-//! DeleteTopics (key 20), v1-6: by name, and by topic id from v6; each
-//! topic's partition logs are deleted and the topic removed from the store
-//! durably before the answer.
+//! DeleteTopics (key 20), v1-6: by name, and by topic id from v6. Runs on
+//! the controller shard: the topic leaves the store durably, and every
+//! shard has deleted its partition logs before the answer. (A crash in
+//! between leaves directories no topic owns; start-up removes them.)
 
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::controller::ChangeError;
 use crate::kafka::errors::ErrorCode;
-use crate::shard::{Shard, ShardError};
+use crate::shard::Shard;
 
 /// The first version that names topics by `topics` (name or id).
 const TOPIC_STATE_VERSION: i16 = 6;
@@ -19,7 +22,7 @@ const ERROR_MESSAGE_VERSION: i16 = 5;
 
 /// Answers a DeleteTopics request.
 pub async fn handle(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     request: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
@@ -60,8 +63,8 @@ pub async fn handle(
             (Some(n), true) => delete(shard, n).await,
             (None, false) => {
                 let found = shard
-                    .store
-                    .borrow()
+                    .controller()
+                    .store()
                     .topics
                     .values()
                     .find(|t| t.id == id)
@@ -80,21 +83,21 @@ pub async fn handle(
     DeleteTopicsResponse::default().with_responses(responses)
 }
 
-async fn delete(shard: &Shard, name: &str) -> Result<(String, Uuid), (ErrorCode, String)> {
-    match shard.delete_topic(name).await {
-        Ok(meta) => {
-            tracing::info!(topic = name, "deleted topic");
-            Ok((meta.name, meta.id))
-        }
-        Err(ShardError::UnknownTopic(_)) => Err((
-            ErrorCode::UnknownTopicOrPartition,
-            "This server does not host this topic-partition.".to_owned(),
-        )),
-        Err(e) => {
-            tracing::error!(topic = name, error = %e, "deleting topic failed");
-            Err((ErrorCode::KafkaStorageError, e.to_string()))
-        }
-    }
+async fn delete(shard: &Rc<Shard>, name: &str) -> Result<(String, Uuid), (ErrorCode, String)> {
+    let meta = shard
+        .controller()
+        .change(shard, |store| {
+            store.topics.remove(name).ok_or_else(|| {
+                ChangeError::Refused(
+                    ErrorCode::UnknownTopicOrPartition,
+                    "This server does not host this topic-partition.".to_owned(),
+                )
+            })
+        })
+        .await
+        .map_err(ChangeError::into_kafka)?;
+    tracing::info!(topic = name, "deleted topic");
+    Ok((meta.name, meta.id))
 }
 
 fn result(

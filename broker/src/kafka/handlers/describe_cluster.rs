@@ -60,9 +60,7 @@ pub fn handle(
         OPERATIONS_NOT_PROVIDED
     };
     DescribeClusterResponse::default()
-        .with_cluster_id(StrBytes::from_string(
-            shard.store.borrow().cluster_id.clone(),
-        ))
+        .with_cluster_id(StrBytes::from_string(shard.topics().cluster_id.clone()))
         .with_controller_id(node)
         .with_brokers(vec![broker])
         .with_cluster_authorized_operations(operations)

@@ -97,7 +97,7 @@ pub fn describe(
     match resource_type {
         RESOURCE_TOPIC => {
             name::validate(name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
-            let store = shard.store.borrow();
+            let store = shard.topics();
             let meta = store.topics.get(name).ok_or_else(|| {
                 (
                     ErrorCode::UnknownTopicOrPartition,

@@ -1,9 +1,10 @@
 //! DescribeLogDirs (key 35), v1-4: the one log directory (the data
-//! directory) with each partition's size; offset lag 0 and no future
+//! directory) with the size of each partition of every shard; offset lag 0 and no future
 //! replicas; total and usable bytes of its file system from v4.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
+use std::rc::Rc;
 
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -12,13 +13,14 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, 
 use kafka_protocol::protocol::StrBytes;
 
 use crate::shard::Shard;
+use crate::topics::ShardId;
 
 /// The first version with total and usable bytes per directory.
 const SPACE_VERSION: i16 = 4;
 
-/// Answers a DescribeLogDirs request.
-pub fn handle(
-    shard: &Shard,
+/// Answers a DescribeLogDirs request, with the partitions of every shard.
+pub async fn handle(
+    shard: &Rc<Shard>,
     request: DescribeLogDirsRequest,
     version: i16,
 ) -> DescribeLogDirsResponse {
@@ -33,7 +35,7 @@ pub fn handle(
             .collect()
     });
     let mut by_topic: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
-    for ((topic, partition), log) in shard.logs() {
+    for (topic, partition, size) in all_partition_sizes(shard).await {
         if wanted
             .as_ref()
             .is_some_and(|w| !w.contains(&(topic.clone(), partition)))
@@ -43,7 +45,7 @@ pub fn handle(
         by_topic.entry(topic).or_default().push(
             DescribeLogDirsPartition::default()
                 .with_partition_index(partition)
-                .with_partition_size(log.size_bytes() as i64)
+                .with_partition_size(size)
                 .with_offset_lag(0)
                 .with_is_future_key(false),
         );
@@ -67,6 +69,26 @@ pub fn handle(
         }
     }
     DescribeLogDirsResponse::default().with_results(vec![result])
+}
+
+/// Every partition of every shard with its size in bytes.
+async fn all_partition_sizes(shard: &Rc<Shard>) -> Vec<(String, i32, i64)> {
+    let calls = (0..shard.shards()).map(|index| {
+        shard.call(ShardId(index), |s| async move {
+            s.logs()
+                .into_iter()
+                .map(|((topic, partition), log)| (topic, partition, log.size_bytes() as i64))
+                .collect::<Vec<_>>()
+        })
+    });
+    let mut sizes: Vec<(String, i32, i64)> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        // A stopped shard (shutdown) has nothing to report.
+        .flat_map(Result::unwrap_or_default)
+        .collect();
+    sizes.sort();
+    sizes
 }
 
 /// Total and usable bytes of the file system holding `dir` (statvfs), as

@@ -31,7 +31,7 @@ pub mod op {
 
 /// Answers an IncrementalAlterConfigs request.
 pub async fn handle(
-    shard: &Shard,
+    shard: &std::rc::Rc<Shard>,
     request: IncrementalAlterConfigsRequest,
     _version: i16,
 ) -> IncrementalAlterConfigsResponse {
@@ -44,7 +44,8 @@ pub async fn handle(
             (r.resource_type, r.resource_name.to_string(), names)
         },
         |resource, current, broker| apply_ops(current, broker, &resource.configs),
-    );
+    )
+    .await;
     let responses = request
         .resources
         .into_iter()

@@ -2,6 +2,8 @@
 //! replicas and ISR (this node, until replication lands), topic ids, and
 //! topic auto-creation when allowed.
 
+use std::rc::Rc;
+
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -17,7 +19,7 @@ use crate::topics::TopicMeta;
 const OPERATIONS_NOT_PROVIDED: i32 = i32::MIN;
 
 /// Answers a Metadata request.
-pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -> MetadataResponse {
     let node = BrokerId(shard.config.node_id);
     let broker = MetadataResponseBroker::default()
         .with_node_id(node)
@@ -39,7 +41,7 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
     let mut topics = Vec::new();
     match wanted {
         None => {
-            let store = shard.store.borrow();
+            let store = shard.topics();
             topics.extend(
                 store
                     .topics
@@ -50,7 +52,7 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
         Some(list) => {
             for (name, id) in list {
                 let found = {
-                    let store = shard.store.borrow();
+                    let store = shard.topics();
                     match &name {
                         Some(name) => store.topics.get(name).cloned(),
                         None => store.topics.values().find(|t| t.id == id).cloned(),
@@ -70,7 +72,7 @@ pub async fn handle(shard: &Shard, request: MetadataRequest, version: i16) -> Me
             }
         }
     }
-    let cluster_id = shard.store.borrow().cluster_id.clone();
+    let cluster_id = shard.topics().cluster_id.clone();
     // Fields are set only from the version that has them: kafka-protocol
     // refuses to encode a non-default value in a field a version lacks.
     let mut response = MetadataResponse::default()

@@ -3,6 +3,8 @@
 //! cache; UNDEFINED (-1, -1) as Kafka when none is known. This single node
 //! leads every partition at epoch 0.
 
+use std::rc::Rc;
+
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -11,6 +13,7 @@ use kelp_storage::LeaderEpoch;
 
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::produce::LEADER_EPOCH;
+use crate::shard::scatter::{regroup, scatter_or};
 use crate::shard::Shard;
 
 /// Kafka's UNDEFINED_EPOCH, also "no current epoch to check".
@@ -19,43 +22,74 @@ const UNDEFINED_EPOCH: i32 = -1;
 const UNDEFINED_EPOCH_OFFSET: i64 = -1;
 
 /// Answers an OffsetForLeaderEpoch request.
-pub fn handle(shard: &Shard, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let name = topic.topic.0.to_string();
-            let partitions = topic
-                .partitions
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let mut items = Vec::new();
+    let mut indexes = Vec::new();
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let name = topic.topic.0.to_string();
+        topics.push((topic.topic, topic.partitions.len()));
+        for p in topic.partitions {
+            indexes.push(p.partition);
+            let question = (
+                name.clone(),
+                p.partition,
+                p.current_leader_epoch,
+                p.leader_epoch,
+            );
+            items.push(match shard.owner(&name, p.partition) {
+                Some(owner) => Ok((owner, question)),
+                None => Err(answer(p.partition, Err(ErrorCode::UnknownTopicOrPartition))),
+            });
+        }
+    }
+    let answers = scatter_or(
+        shard,
+        items,
+        |owner, questions| async move {
+            questions
                 .into_iter()
-                .map(|p| {
-                    let result = EpochEndOffset::default()
-                        .with_partition(p.partition)
-                        .with_leader_epoch(UNDEFINED_EPOCH)
-                        .with_end_offset(UNDEFINED_EPOCH_OFFSET);
-                    match end_offset(
-                        shard,
-                        &name,
-                        p.partition,
-                        p.current_leader_epoch,
-                        p.leader_epoch,
-                    ) {
-                        Ok(Some((epoch, offset))) => {
-                            result.with_leader_epoch(epoch).with_end_offset(offset)
-                        }
-                        Ok(None) => result,
-                        Err(code) => result.with_error_code(code.code()),
-                    }
+                .map(|(topic, partition, current, asked)| {
+                    answer(
+                        partition,
+                        end_offset(&owner, &topic, partition, current, asked),
+                    )
                 })
-                .collect();
+                .collect()
+        },
+        |position, e| answer(indexes[position], Err(e.into())),
+    )
+    .await;
+    let counts: Vec<usize> = topics.iter().map(|(_, count)| *count).collect();
+    let topics = topics
+        .into_iter()
+        .zip(regroup(answers, &counts))
+        .map(|((name, _), partitions)| {
             OffsetForLeaderTopicResult::default()
-                .with_topic(topic.topic)
+                .with_topic(name)
                 .with_partitions(partitions)
         })
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)
 }
 
+/// A partition's answer: the end offset found, none, or an error.
+fn answer(partition: i32, found: Result<Option<(i32, i64)>, ErrorCode>) -> EpochEndOffset {
+    let result = EpochEndOffset::default()
+        .with_partition(partition)
+        .with_leader_epoch(UNDEFINED_EPOCH)
+        .with_end_offset(UNDEFINED_EPOCH_OFFSET);
+    match found {
+        Ok(Some((epoch, offset))) => result.with_leader_epoch(epoch).with_end_offset(offset),
+        Ok(None) => result,
+        Err(code) => result.with_error_code(code.code()),
+    }
+}
+
+/// On the owning shard: one partition's answer.
 fn end_offset(
     shard: &Shard,
     topic: &str,

@@ -1,6 +1,9 @@
 //! Produce (key 0), v3-12 (v0-2 are advertised, as Kafka 4 does, and
-//! refused): batches validated and appended per partition; `acks=-1` is
-//! answered only once the batches are durable, `acks=0` not at all.
+//! refused): the request is split per owning shard; each shard validates
+//! and appends its partitions' batches; `acks=-1` is answered only once the
+//! batches are durable, `acks=0` not at all.
+
+use std::rc::Rc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -12,7 +15,9 @@ use kelp_storage::{LeaderEpoch, StorageError};
 
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::auto_create;
+use crate::shard::scatter::{regroup, scatter_or};
 use crate::shard::{Log, Shard};
+use crate::topics::ShardId;
 
 /// The leader epoch this single-node broker stamps into batches.
 pub const LEADER_EPOCH: LeaderEpoch = LeaderEpoch(0);
@@ -25,69 +30,124 @@ pub enum ProduceOutcome {
     NoResponse,
 }
 
+/// One partition's batches, on their way to the owning shard.
+struct PartitionWrite {
+    topic: String,
+    index: i32,
+    records: Bytes,
+}
+
 /// Answers a Produce request.
-pub async fn handle(shard: &Shard, request: ProduceRequest, version: i16) -> ProduceOutcome {
+pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) -> ProduceOutcome {
     let acks = request.acks;
-    let mut responses = Vec::with_capacity(request.topic_data.len());
-    // Logs to flush for acks=-1, with the (topic, partition) response
-    // positions each one answers.
-    let mut to_flush: Vec<(Log, (usize, usize))> = Vec::new();
-    for (topic_pos, topic) in request.topic_data.into_iter().enumerate() {
+    let mut items = Vec::new();
+    let mut indexes = Vec::new();
+    let mut topics = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
         let name = topic.name.0.to_string();
-        let mut partitions = Vec::with_capacity(topic.partition_data.len());
-        for (partition_pos, data) in topic.partition_data.into_iter().enumerate() {
-            let response = if !matches!(acks, -1..=1) {
-                failed(data.index, ErrorCode::InvalidRequiredAcks, None, version)
+        let count = topic.partition_data.len();
+        for data in topic.partition_data {
+            let owner = if matches!(acks, -1..=1) {
+                partition_owner(shard, &name, data.index).await
             } else {
-                match partition_log(shard, &name, data.index).await {
-                    Err(code) => failed(data.index, code, None, version),
-                    Ok(log) => {
-                        let response =
-                            append(&log, data.index, data.records.unwrap_or_default(), version)
-                                .await;
-                        if response.error_code == 0 && acks == -1 {
-                            to_flush.push((log, (topic_pos, partition_pos)));
-                        }
-                        response
-                    }
-                }
+                Err(ErrorCode::InvalidRequiredAcks)
             };
-            partitions.push(response);
+            indexes.push(data.index);
+            items.push(match owner {
+                Err(code) => Err(failed(data.index, code, None, version)),
+                Ok(owner) => Ok((
+                    owner,
+                    PartitionWrite {
+                        topic: name.clone(),
+                        index: data.index,
+                        records: data.records.unwrap_or_default(),
+                    },
+                )),
+            });
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic.name)
-                .with_topic_id(topic.topic_id)
-                .with_partition_responses(partitions),
-        );
+        topics.push((topic.name, topic.topic_id, count));
     }
-    shard.appended.notify();
-    // acks=-1: durable before the answer. Flushes of many producers share fsyncs.
-    let flushes = futures_util::future::join_all(to_flush.iter().map(|(log, _)| log.flush())).await;
-    for ((log, (topic_pos, partition_pos)), result) in to_flush.iter().zip(flushes) {
-        if let Err(e) = result {
-            tracing::error!(dir = %log.dir().display(), error = %e, "flush failed");
-            let partition = &mut responses[*topic_pos].partition_responses[*partition_pos];
-            partition.error_code = ErrorCode::from_storage(&e).code();
-            partition.base_offset = -1;
-        }
-    }
+    let answers = scatter_or(
+        shard,
+        items,
+        move |owner, writes| async move { write_on_owner(&owner, writes, acks, version).await },
+        |position, e| failed(indexes[position], e.into(), None, version),
+    )
+    .await;
     if acks == 0 {
         return ProduceOutcome::NoResponse;
     }
+    let counts: Vec<usize> = topics.iter().map(|(_, _, count)| *count).collect();
+    let responses = topics
+        .into_iter()
+        .zip(regroup(answers, &counts))
+        .map(|((name, topic_id, _), partitions)| {
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_topic_id(topic_id)
+                .with_partition_responses(partitions)
+        })
+        .collect();
     ProduceOutcome::Respond(ProduceResponse::default().with_responses(responses))
 }
 
-async fn partition_log(shard: &Shard, topic: &str, partition: i32) -> Result<Log, ErrorCode> {
-    let exists = shard.store.borrow().topics.contains_key(topic);
-    if !exists {
+/// On the owning shard: appends each partition's batches, wakes waiting
+/// fetches, and for `acks=-1` makes the appends durable (the flushes of
+/// concurrent producers share fsyncs).
+async fn write_on_owner(
+    shard: &Shard,
+    writes: Vec<PartitionWrite>,
+    acks: i16,
+    version: i16,
+) -> Vec<PartitionProduceResponse> {
+    let mut responses = Vec::with_capacity(writes.len());
+    let mut to_flush: Vec<(Log, usize)> = Vec::new();
+    for write in writes {
+        let response = match shard.log(&write.topic, write.index) {
+            // Deleted since the request was routed.
+            None => failed(
+                write.index,
+                ErrorCode::UnknownTopicOrPartition,
+                None,
+                version,
+            ),
+            Some(log) => {
+                let response = append(&log, write.index, write.records, version).await;
+                if response.error_code == 0 && acks == -1 {
+                    to_flush.push((log, responses.len()));
+                }
+                response
+            }
+        };
+        responses.push(response);
+    }
+    shard.appended.notify();
+    let flushes = futures_util::future::join_all(to_flush.iter().map(|(log, _)| log.flush())).await;
+    for ((log, position), result) in to_flush.iter().zip(flushes) {
+        if let Err(e) = result {
+            tracing::error!(dir = %log.dir().display(), error = %e, "flush failed");
+            let response = &mut responses[*position];
+            response.error_code = ErrorCode::from_storage(&e).code();
+            response.base_offset = -1;
+        }
+    }
+    responses
+}
+
+/// The shard owning a partition, creating its topic first when allowed.
+async fn partition_owner(
+    shard: &Rc<Shard>,
+    topic: &str,
+    partition: i32,
+) -> Result<ShardId, ErrorCode> {
+    if !shard.topics().topics.contains_key(topic) {
         if !shard.config.topic_defaults.auto_create_topics {
             return Err(ErrorCode::UnknownTopicOrPartition);
         }
         auto_create(shard, topic).await?;
     }
     shard
-        .log(topic, partition)
+        .owner(topic, partition)
         .ok_or(ErrorCode::UnknownTopicOrPartition)
 }
 

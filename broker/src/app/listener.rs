@@ -1,0 +1,90 @@
+//! One shard's accept loop: each accepted connection is served on this
+//! shard; at shutdown the loop stops, connections stop reading, and the
+//! requests they already read are finished and answered.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use glommio::net::TcpListener;
+use glommio::sync::Gate;
+use glommio::Task;
+use kelp_net::connection::{serve, ConnectionLimits, HandlerOutcome, RequestHandler};
+use kelp_net::header::RequestHeader;
+
+use crate::shard::Shard;
+
+/// Serves requests of one connection on its shard.
+struct BrokerHandler {
+    shard: Rc<Shard>,
+}
+
+impl RequestHandler for BrokerHandler {
+    async fn handle(&self, header: RequestHeader, body: Bytes) -> HandlerOutcome {
+        crate::kafka::dispatch(&self.shard, header, body).await
+    }
+}
+
+/// A running accept loop and the connections it started.
+pub struct Accepting {
+    task: Task<()>,
+    connections: Gate,
+}
+
+/// Starts accepting connections on `listener` for `shard`.
+pub fn accept(shard: &Rc<Shard>, listener: TcpListener) -> Accepting {
+    let connections = Gate::new();
+    let handler = Rc::new(BrokerHandler {
+        shard: Rc::clone(shard),
+    });
+    let limits = ConnectionLimits {
+        max_frame_bytes: shard.config.max_frame_bytes,
+        ..ConnectionLimits::default()
+    };
+    let stopping = Rc::clone(&shard.stopping);
+    let gate = connections.clone();
+    let task = glommio::spawn_local(async move {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    let handler = Rc::clone(&handler);
+                    let stopping = Rc::clone(&stopping);
+                    let served = gate.spawn(async move {
+                        if let Err(e) = serve(stream, handler, limits, stopping).await {
+                            tracing::debug!(error = %e, "connection closed");
+                        }
+                    });
+                    match served {
+                        Ok(task) => task.detach(),
+                        // The gate closes at shutdown; the stream is dropped.
+                        Err(_) => return,
+                    };
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            }
+        }
+    });
+    Accepting { task, connections }
+}
+
+impl Accepting {
+    /// Stops accepting, tells connections to stop reading, and waits up to
+    /// `limit` for the requests they read to be answered.
+    pub async fn drain(self, shard: &Shard, limit: Duration) {
+        shard.stopping.trigger();
+        let _cancelled = self.task.cancel().await;
+        let closed = std::pin::pin!(self.connections.close());
+        let timer = std::pin::pin!(glommio::timer::sleep(limit));
+        let drained = matches!(
+            futures_util::future::select(closed, timer).await,
+            futures_util::future::Either::Left(_)
+        );
+        if !drained {
+            tracing::warn!(
+                shard = shard.id.0,
+                seconds = limit.as_secs(),
+                "connections still busy at shutdown; closing anyway"
+            );
+        }
+    }
+}
