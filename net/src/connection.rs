@@ -16,7 +16,7 @@
 //! already read are still handled and answered in order, then it closes.
 
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -68,10 +68,16 @@ pub enum HandlerOutcome {
 }
 
 /// The broker's side of a connection.
-#[allow(async_fn_in_trait)]
 pub trait RequestHandler: 'static {
-    /// Handles one request; runs concurrently with up to `max_in_flight - 1` others of the connection.
-    async fn handle(&self, header: RequestHeader, body: Bytes) -> HandlerOutcome;
+    /// Starts one request. The call happens in frame order, before the next
+    /// frame is read, so what it does before returning (taking a ticket in
+    /// line) follows the order requests arrived in; the future it returns
+    /// runs concurrently with up to `max_in_flight - 1` others.
+    fn handle(
+        self: &Rc<Self>,
+        header: RequestHeader,
+        body: Bytes,
+    ) -> impl Future<Output = HandlerOutcome> + 'static;
 
     /// Answers a frame whose header did not parse; the default closes the connection.
     fn header_error(&self, error: &HeaderError) -> HandlerOutcome {
@@ -166,12 +172,9 @@ async fn read_requests<S: AsyncRead + Unpin, H: RequestHandler>(
         while let Some(frame) = decoder.next_frame()? {
             let slot = admission.admit(frame.len()).await;
             let outcome = match parse_request(frame) {
-                Ok((header, body)) => {
-                    let handler = handler.clone();
-                    PendingOutcome::Running(Some(glommio::spawn_local(async move {
-                        handler.handle(header, body).await
-                    })))
-                }
+                Ok((header, body)) => PendingOutcome::Running(Some(glommio::spawn_local(
+                    handler.handle(header, body),
+                ))),
                 Err(error) => match handler.header_error(&error) {
                     HandlerOutcome::Close => return Err(ConnectionError::Header(error)),
                     outcome => PendingOutcome::Ready(Some(outcome)),

@@ -12,6 +12,7 @@
 //!   truncation, roll, recovery, retention, leader-epoch cache.
 //! - [`compaction`]: rewriting closed segments to the newest record per key.
 //! - [`cache`]: the per-shard tail cache of recent batches.
+//! - [`turns`]: tickets that keep work in the order it was asked for.
 //!
 //! A log belongs to one shard and is used from that shard's executor only;
 //! nothing here takes a lock or needs `Send`.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod io;
 pub mod log;
 pub mod segment;
+pub mod turns;
 pub mod types;
 
 pub use cache::TailCache;

@@ -2,6 +2,7 @@
 //! shard; at shutdown the loop stops, connections stop reading, and the
 //! requests they already read are finished and answered.
 
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -11,17 +12,27 @@ use glommio::sync::Gate;
 use glommio::Task;
 use kelp_net::connection::{serve, ConnectionLimits, HandlerOutcome, RequestHandler};
 use kelp_net::header::RequestHeader;
+use kelp_storage::turns::Turns;
 
 use crate::shard::Shard;
 
-/// Serves requests of one connection on its shard.
+/// Serves the requests of one connection on its shard.
 struct BrokerHandler {
     shard: Rc<Shard>,
+    /// The connection's line: requests take effect in the order sent.
+    turns: Rc<Turns>,
 }
 
 impl RequestHandler for BrokerHandler {
-    async fn handle(&self, header: RequestHeader, body: Bytes) -> HandlerOutcome {
-        crate::kafka::dispatch(&self.shard, header, body).await
+    fn handle(
+        self: &Rc<Self>,
+        header: RequestHeader,
+        body: Bytes,
+    ) -> impl Future<Output = HandlerOutcome> + 'static {
+        // Taken now, in frame order; waited for inside the handler.
+        let turn = self.turns.take_shared();
+        let shard = Rc::clone(&self.shard);
+        async move { crate::kafka::dispatch(&shard, header, body, turn).await }
     }
 }
 
@@ -34,20 +45,22 @@ pub struct Accepting {
 /// Starts accepting connections on `listener` for `shard`.
 pub fn accept(shard: &Rc<Shard>, listener: TcpListener) -> Accepting {
     let connections = Gate::new();
-    let handler = Rc::new(BrokerHandler {
-        shard: Rc::clone(shard),
-    });
+    let shard = Rc::clone(shard);
     let limits = ConnectionLimits {
         max_frame_bytes: shard.config.max_frame_bytes,
         ..ConnectionLimits::default()
     };
     let stopping = Rc::clone(&shard.stopping);
     let gate = connections.clone();
+
     let task = glommio::spawn_local(async move {
         loop {
             match listener.accept().await {
                 Ok(stream) => {
-                    let handler = Rc::clone(&handler);
+                    let handler = Rc::new(BrokerHandler {
+                        shard: Rc::clone(&shard),
+                        turns: Rc::default(),
+                    });
                     let stopping = Rc::clone(&stopping);
                     let served = gate.spawn(async move {
                         if let Err(e) = serve(stream, handler, limits, stopping).await {

@@ -20,6 +20,7 @@ use kelp_net::versions::{encode_api_versions_fallback, ApiRange};
 
 use crate::shard::{Shard, CONTROLLER_SHARD};
 use handlers::produce::ProduceOutcome;
+use kelp_storage::turns::{Turn, Turns};
 
 /// The ApiVersions API key.
 const API_VERSIONS: i16 = 18;
@@ -51,8 +52,21 @@ where
     }
 }
 
-/// Handles one request on `shard`.
-pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, body: Bytes) -> HandlerOutcome {
+/// A request's place in its connection's line. Kafka handles one request
+/// of a connection at a time; Kelp handles them concurrently, but each
+/// waits for its turn before it reads or changes anything, so their effects
+/// keep the order they were sent in. Produce gives its turn up once its
+/// batches are appended, before waiting for the disk; Fetch after its first
+/// read, before waiting for data.
+pub type ConnectionTurn = Turn<Rc<Turns>>;
+
+/// Handles one request on `shard`, in its turn.
+pub async fn dispatch(
+    shard: &Rc<Shard>,
+    header: RequestHeader,
+    body: Bytes,
+    turn: ConnectionTurn,
+) -> HandlerOutcome {
     let (key, version) = (header.api_key, header.api_version);
     if !registry::supports(key, version) || (key == 0 && version < registry::PRODUCE_MIN_ACCEPTED) {
         if key == API_VERSIONS {
@@ -85,6 +99,11 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, body: Bytes) -> 
             return HandlerOutcome::Close;
         }
     };
+    // Produce and Fetch take their turn along; every other request waits
+    // for it here and holds it until its response is built.
+    if !matches!(request, RequestKind::Produce(_) | RequestKind::Fetch(_)) {
+        turn.wait().await;
+    }
     let response = match request {
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(handlers::api_versions::handle(r)),
         RequestKind::Metadata(r) => {
@@ -96,12 +115,12 @@ pub async fn dispatch(shard: &Rc<Shard>, header: RequestHeader, body: Bytes) -> 
             })
             .await
         )),
-        RequestKind::Produce(r) => match handlers::produce::handle(shard, r, version).await {
+        RequestKind::Produce(r) => match handlers::produce::handle(shard, r, version, turn).await {
             ProduceOutcome::Respond(r) => ResponseKind::Produce(r),
             ProduceOutcome::NoResponse => return HandlerOutcome::NoResponse,
         },
         RequestKind::Fetch(r) => {
-            ResponseKind::Fetch(handlers::fetch::handle(shard, r, version).await)
+            ResponseKind::Fetch(handlers::fetch::handle(shard, r, version, turn).await)
         }
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(handlers::list_offsets::handle(shard, r, version).await)

@@ -21,7 +21,18 @@ struct Scripted {
 }
 
 impl RequestHandler for Scripted {
-    async fn handle(&self, header: RequestHeader, body: Bytes) -> HandlerOutcome {
+    fn handle(
+        self: &Rc<Self>,
+        header: RequestHeader,
+        body: Bytes,
+    ) -> impl std::future::Future<Output = HandlerOutcome> + 'static {
+        let this = Rc::clone(self);
+        async move { this.respond(header, body).await }
+    }
+}
+
+impl Scripted {
+    async fn respond(&self, header: RequestHeader, body: Bytes) -> HandlerOutcome {
         self.active.set(self.active.get() + 1);
         self.peak.set(self.peak.get().max(self.active.get()));
         let delay_ms = body.first().copied().unwrap_or(0);

@@ -27,7 +27,6 @@ pub(crate) mod recovery;
 mod retention;
 mod timestamp;
 mod truncate;
-mod turns;
 
 pub use epoch_cache::LeaderEpochCache;
 pub use read::ReadResult;
@@ -139,7 +138,7 @@ pub struct PartitionLog<S: Storage> {
     /// non-zero, appends may not take the fast path.
     queued: Cell<usize>,
     /// Keeps appends in call order.
-    turns: turns::Turns,
+    turns: crate::turns::Turns,
 }
 
 /// Holds the permit with fast appends stopped.
@@ -174,7 +173,7 @@ impl<S: Storage> PartitionLog<S> {
             state: RefCell::new(state),
             io_permit: Semaphore::new(1),
             queued: Cell::new(0),
-            turns: turns::Turns::default(),
+            turns: crate::turns::Turns::default(),
         })
     }
 

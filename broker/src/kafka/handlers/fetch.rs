@@ -19,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use kelp_storage::Offset;
 
 use crate::kafka::errors::ErrorCode;
+use crate::kafka::ConnectionTurn;
 use crate::shard::scatter::scatter;
 use crate::shard::Shard;
 use crate::topics::ShardId;
@@ -51,8 +52,17 @@ enum Slot {
     Routed,
 }
 
-/// Answers a Fetch request, waiting for data as it asks.
-pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> FetchResponse {
+/// Answers a Fetch request, waiting for data as it asks. The first read
+/// happens in the request's `turn` (after the connection's earlier
+/// requests); waiting for more data does not hold up later requests.
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: FetchRequest,
+    version: i16,
+    turn: ConnectionTurn,
+) -> FetchResponse {
+    turn.wait().await;
+    let mut turn = Some(turn);
     let wait =
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
@@ -61,6 +71,8 @@ pub async fn handle(shard: &Rc<Shard>, request: FetchRequest, version: i16) -> F
     let max_bytes = request.max_bytes.max(0);
     loop {
         let results = read_all(shard, &reads, max_bytes).await;
+        // Later requests of the connection may go on while this one waits.
+        drop(turn.take());
         let bytes: i64 = results.iter().map(|r| r.records.len() as i64).sum();
         let errors = results.iter().any(|r| r.error != 0)
             || slots.iter().any(|s| matches!(s, Slot::Known(_)));

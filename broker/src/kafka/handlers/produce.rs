@@ -1,7 +1,8 @@
 //! Produce (key 0), v3-12 (v0-2 are advertised, as Kafka 4 does, and
 //! refused): the request is split per owning shard; each shard validates
 //! and appends its partitions' batches; `acks=-1` is answered only once the
-//! batches are durable, `acks=0` not at all.
+//! batches are durable (a second pass, after the request has given up its
+//! place in the connection's line), `acks=0` not at all.
 
 use std::rc::Rc;
 
@@ -15,7 +16,8 @@ use kelp_storage::{LeaderEpoch, StorageError};
 
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::auto_create;
-use crate::shard::scatter::{regroup, scatter_or};
+use crate::kafka::ConnectionTurn;
+use crate::shard::scatter::{regroup, scatter, scatter_or};
 use crate::shard::{Log, Shard};
 use crate::topics::ShardId;
 
@@ -37,11 +39,20 @@ struct PartitionWrite {
     records: Bytes,
 }
 
-/// Answers a Produce request.
-pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) -> ProduceOutcome {
+/// Answers a Produce request. `turn` is the request's place in its
+/// connection's line: the appends wait for it, so the batches of pipelined
+/// requests land in the order they were sent, and it is given up before
+/// `acks=-1` waits for the disk, so those waits overlap.
+pub async fn handle(
+    shard: &Rc<Shard>,
+    request: ProduceRequest,
+    version: i16,
+    turn: ConnectionTurn,
+) -> ProduceOutcome {
+    turn.wait().await;
     let acks = request.acks;
     let mut items = Vec::new();
-    let mut indexes = Vec::new();
+    let mut targets = Vec::new();
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
@@ -52,7 +63,7 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) ->
             } else {
                 Err(ErrorCode::InvalidRequiredAcks)
             };
-            indexes.push(data.index);
+            targets.push((owner.ok(), name.clone(), data.index));
             items.push(match owner {
                 Err(code) => Err(failed(data.index, code, None, version)),
                 Ok(owner) => Ok((
@@ -67,13 +78,17 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) ->
         }
         topics.push((topic.name, topic.topic_id, count));
     }
-    let answers = scatter_or(
+    let mut answers = scatter_or(
         shard,
         items,
-        move |owner, writes| async move { write_on_owner(&owner, writes, acks, version).await },
-        |position, e| failed(indexes[position], e.into(), None, version),
+        move |owner, writes| async move { append_on_owner(&owner, writes, version).await },
+        |position, e| failed(targets[position].2, e.into(), None, version),
     )
     .await;
+    drop(turn);
+    if acks == -1 {
+        make_durable(shard, &targets, &mut answers).await;
+    }
     if acks == 0 {
         return ProduceOutcome::NoResponse;
     }
@@ -91,19 +106,16 @@ pub async fn handle(shard: &Rc<Shard>, request: ProduceRequest, version: i16) ->
     ProduceOutcome::Respond(ProduceResponse::default().with_responses(responses))
 }
 
-/// On the owning shard: appends each partition's batches, wakes waiting
-/// fetches, and for `acks=-1` makes the appends durable (the flushes of
-/// concurrent producers share fsyncs).
-async fn write_on_owner(
+/// On the owning shard: appends each partition's batches and wakes waiting
+/// fetches.
+async fn append_on_owner(
     shard: &Shard,
     writes: Vec<PartitionWrite>,
-    acks: i16,
     version: i16,
 ) -> Vec<PartitionProduceResponse> {
     let mut responses = Vec::with_capacity(writes.len());
-    let mut to_flush: Vec<(Log, usize)> = Vec::new();
     for write in writes {
-        let response = match shard.log(&write.topic, write.index) {
+        responses.push(match shard.log(&write.topic, write.index) {
             // Deleted since the request was routed.
             None => failed(
                 write.index,
@@ -111,27 +123,53 @@ async fn write_on_owner(
                 None,
                 version,
             ),
-            Some(log) => {
-                let response = append(&log, write.index, write.records, version).await;
-                if response.error_code == 0 && acks == -1 {
-                    to_flush.push((log, responses.len()));
-                }
-                response
-            }
-        };
-        responses.push(response);
+            Some(log) => append(&log, write.index, write.records, version).await,
+        });
     }
     shard.appended.notify();
-    let flushes = futures_util::future::join_all(to_flush.iter().map(|(log, _)| log.flush())).await;
-    for ((log, position), result) in to_flush.iter().zip(flushes) {
-        if let Err(e) = result {
-            tracing::error!(dir = %log.dir().display(), error = %e, "flush failed");
-            let response = &mut responses[*position];
-            response.error_code = ErrorCode::from_storage(&e).code();
-            response.base_offset = -1;
+    responses
+}
+
+/// `acks=-1`: flushes every partition appended to without error, on its
+/// shard (concurrent producers' flushes share fsyncs), and turns a failed
+/// flush into that partition's error.
+async fn make_durable(
+    shard: &Rc<Shard>,
+    targets: &[(Option<ShardId>, String, i32)],
+    answers: &mut [PartitionProduceResponse],
+) {
+    let mut flushes = Vec::new();
+    let mut positions = Vec::new();
+    for (position, ((owner, topic, index), answer)) in
+        targets.iter().zip(answers.iter()).enumerate()
+    {
+        if let (Some(owner), 0) = (owner, answer.error_code) {
+            flushes.push((*owner, (topic.clone(), *index)));
+            positions.push(position);
         }
     }
-    responses
+    let results = scatter(shard, flushes, |owner, partitions| async move {
+        let flushes = partitions.into_iter().map(|(topic, index)| {
+            let log = owner.log(&topic, index);
+            async move {
+                let Some(log) = log else {
+                    return Err(ErrorCode::UnknownTopicOrPartition);
+                };
+                log.flush().await.map_err(|e| {
+                    tracing::error!(dir = %log.dir().display(), error = %e, "flush failed");
+                    ErrorCode::from_storage(&e)
+                })
+            }
+        });
+        futures_util::future::join_all(flushes).await
+    })
+    .await;
+    for (position, result) in positions.into_iter().zip(results) {
+        if let Err(code) = result.unwrap_or_else(|e| Err(e.into())) {
+            answers[position].error_code = code.code();
+            answers[position].base_offset = -1;
+        }
+    }
 }
 
 /// The shard owning a partition, creating its topic first when allowed.

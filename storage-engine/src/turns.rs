@@ -1,39 +1,55 @@
-//! Appends land in the order they were called, even when some must wait
-//! (for the permit, for a roll) and others could go straight in: each
-//! append takes a ticket when it is called and waits for its turn before it
-//! touches the log. A ticket dropped before its turn (a cancelled append)
-//! is skipped, so it never blocks the ones behind it.
+//! Work done in the order it was asked for, on one thread, even when some
+//! of it must wait and later work could go straight in: each piece takes a
+//! ticket when it is asked for and waits for its turn. A log's appends use
+//! it (an append that waits for a roll holds back the ones called after
+//! it); so does a connection's requests. A ticket dropped before its turn
+//! (cancelled work) is skipped, so it never blocks the ones behind it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::future::poll_fn;
+use std::ops::Deref;
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 /// Issues tickets and says whose turn it is.
 #[derive(Debug, Default)]
-pub(crate) struct Turns {
+pub struct Turns {
     issued: Cell<u64>,
     current: Cell<u64>,
     abandoned: RefCell<BTreeSet<u64>>,
     waiters: RefCell<Vec<Waker>>,
 }
 
-/// One append's place in line; its turn ends when it is dropped.
+/// One piece of work's place in line, held through `P` (a reference, or an
+/// `Rc` for work that outlives the borrow); its turn ends when it is dropped.
 #[derive(Debug)]
-pub(crate) struct Turn<'a> {
-    turns: &'a Turns,
+pub struct Turn<P: Deref<Target = Turns>> {
+    turns: P,
     ticket: u64,
 }
 
 impl Turns {
     /// A ticket behind every one issued before.
-    pub(crate) fn take(&self) -> Turn<'_> {
+    pub fn take(&self) -> Turn<&Turns> {
+        Turn {
+            ticket: self.issue(),
+            turns: self,
+        }
+    }
+
+    /// [`Turns::take`] for a ticket that may be moved into a task.
+    pub fn take_shared(self: &Rc<Self>) -> Turn<Rc<Turns>> {
+        Turn {
+            ticket: self.issue(),
+            turns: Rc::clone(self),
+        }
+    }
+
+    fn issue(&self) -> u64 {
         let ticket = self.issued.get();
         self.issued.set(ticket + 1);
-        Turn {
-            turns: self,
-            ticket,
-        }
+        ticket
     }
 
     fn advance(&self) {
@@ -49,9 +65,9 @@ impl Turns {
     }
 }
 
-impl Turn<'_> {
+impl<P: Deref<Target = Turns>> Turn<P> {
     /// Waits until every earlier ticket is done.
-    pub(crate) async fn wait(&self) {
+    pub async fn wait(&self) {
         poll_fn(|cx| {
             if self.turns.current.get() == self.ticket {
                 Poll::Ready(())
@@ -64,7 +80,7 @@ impl Turn<'_> {
     }
 }
 
-impl Drop for Turn<'_> {
+impl<P: Deref<Target = Turns>> Drop for Turn<P> {
     fn drop(&mut self) {
         if self.turns.current.get() == self.ticket {
             self.turns.advance();
@@ -91,6 +107,17 @@ mod tests {
         // The abandoned second ticket is skipped: the third's turn.
         assert_eq!(turns.current.get(), 2);
         drop(third);
+        assert_eq!(turns.current.get(), turns.issued.get());
+    }
+
+    #[test]
+    fn shared_tickets_share_the_line() {
+        let turns = Rc::new(Turns::default());
+        let first = turns.take_shared();
+        let second = turns.take();
+        drop(first);
+        assert_eq!(turns.current.get(), 1);
+        drop(second);
         assert_eq!(turns.current.get(), turns.issued.get());
     }
 }
