@@ -374,6 +374,25 @@ fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
     );
     let id = metadata.topics[0].topic_id;
     assert!(!id.is_nil());
+    // Metadata by topic id: the id decides, even with an empty name (as the
+    // Java admin client sends); an unknown id is UNKNOWN_TOPIC_ID.
+    let by_id = |id: uuid::Uuid| {
+        metadata_request::MetadataRequestTopic::default()
+            .with_topic_id(id)
+            .with_name(Some(TopicName(StrBytes::from_static_str(""))))
+    };
+    let metadata: MetadataResponse = call(
+        &broker,
+        12,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![by_id(id), by_id(uuid::Uuid::from_u128(42))])),
+    );
+    let got: Vec<(i16, Option<TopicName>, usize)> = metadata
+        .topics
+        .iter()
+        .map(|t| (t.error_code, t.name.clone(), t.partitions.len()))
+        .collect();
+    assert_eq!(got, vec![(0, Some(name.clone()), 1), (100, None, 0)]);
     use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
     let request = DeleteTopicsRequest::default().with_topics(vec![
         DeleteTopicState::default().with_topic_id(uuid::Uuid::from_u128(42)),

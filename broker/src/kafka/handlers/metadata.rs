@@ -51,15 +51,20 @@ pub async fn handle(shard: &Rc<Shard>, request: MetadataRequest, version: i16) -
         }
         Some(list) => {
             for (name, id) in list {
+                // As Kafka: a topic id, when given, decides, whatever the
+                // name (the Java admin client sends "" with an id).
+                let by_id = !id.is_nil();
                 let found = {
                     let store = shard.topics();
-                    match &name {
-                        Some(name) => store.topics.get(name).cloned(),
-                        None => store.topics.values().find(|t| t.id == id).cloned(),
+                    if by_id {
+                        store.topics.values().find(|t| t.id == id).cloned()
+                    } else {
+                        name.as_ref().and_then(|n| store.topics.get(n).cloned())
                     }
                 };
                 let entry = match (found, name) {
                     (Some(meta), _) => topic_entry(&meta, node, version),
+                    (None, _) if by_id => error_entry(None, id, ErrorCode::UnknownTopicId, version),
                     (None, Some(name)) if may_create => match auto_create(shard, &name).await {
                         Ok(meta) => topic_entry(&meta, node, version),
                         Err(code) => error_entry(Some(name), id, code, version),
