@@ -12,8 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use common::raw::{call, Raw};
+use common::raw::{batch, call, records, Raw};
 use common::Broker;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -22,9 +21,6 @@ use kafka_protocol::messages::{
     BrokerId, CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 const PARTITIONS: i32 = 6;
 const REQUESTS: usize = 200;
@@ -33,33 +29,14 @@ fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_owned()))
 }
 
-/// A batch of `count` records valued `<request>.<i>`; big enough that
-/// appends sometimes have to wait (segment files are created, chunks fill).
-fn batch(request: usize, count: usize) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(Bytes::from(format!("{request}.{i}.{}", "x".repeat(200)))),
-            headers: Default::default(),
-        })
+/// A batch of `count` records valued `<request>.<i>.xxx…`; big enough
+/// that appends sometimes have to wait (segment files are created, chunks
+/// fill).
+fn request_batch(request: usize, count: usize) -> bytes::Bytes {
+    let values: Vec<String> = (0..count)
+        .map(|i| format!("{request}.{i}.{}", "x".repeat(200)))
         .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
+    batch(&values, 1_700_000_000_000)
 }
 
 /// One batch for every partition, starting at a different partition each
@@ -70,7 +47,7 @@ fn produce_request(topic: &str, request: usize, acks: i16) -> ProduceRequest {
         .map(|p| {
             PartitionProduceData::default()
                 .with_index(p)
-                .with_records(Some(batch(request, 20)))
+                .with_records(Some(request_batch(request, 20)))
         })
         .collect();
     ProduceRequest::default()
@@ -105,21 +82,17 @@ fn read_all(broker: &Broker, topic: &str) -> BTreeMap<i32, Vec<usize>> {
         let mut progress = false;
         for p in &response.responses[0].partitions {
             assert_eq!(p.error_code, 0);
-            let mut records = p.records.clone().unwrap_or_default();
-            while !records.is_empty() {
-                let set = RecordBatchDecoder::decode(&mut records).unwrap();
-                for record in set.records {
-                    let value = String::from_utf8(record.value.unwrap().to_vec()).unwrap();
-                    let (request, rest) = value.split_once('.').unwrap();
-                    if rest.starts_with("0.") {
-                        requests
-                            .entry(p.partition_index)
-                            .or_default()
-                            .push(request.parse().unwrap());
-                    }
-                    offsets.insert(p.partition_index, record.offset + 1);
-                    progress = true;
+            for record in records(p.records.clone().unwrap_or_default()) {
+                let value = String::from_utf8(record.value.unwrap().to_vec()).unwrap();
+                let (request, rest) = value.split_once('.').unwrap();
+                if rest.starts_with("0.") {
+                    requests
+                        .entry(p.partition_index)
+                        .or_default()
+                        .push(request.parse().unwrap());
                 }
+                offsets.insert(p.partition_index, record.offset + 1);
+                progress = true;
             }
         }
         if !progress {

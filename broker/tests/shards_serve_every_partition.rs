@@ -10,8 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use common::raw::{call, Raw};
+use common::raw::{batch, call, records, Raw};
 use common::Broker;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -21,9 +20,6 @@ use kafka_protocol::messages::{
     CreateTopicsRequest, FetchRequest, FetchResponse, ListOffsetsRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 const PRODUCE_VERSION: i16 = 9;
 const FETCH_VERSION: i16 = 12;
@@ -56,32 +52,6 @@ fn placement(broker: &Broker, topic: &str) -> Vec<u64> {
         .collect()
 }
 
-/// A one-record batch whose value is `value`.
-fn batch(value: &str) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: -1,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: None,
-        value: Some(Bytes::copy_from_slice(value.as_bytes())),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, [&record], &options).unwrap();
-    buf.freeze()
-}
-
 /// One Produce request (acks=-1) with one record for each of `partitions`.
 fn produce(broker: &Broker, topic: &str, partitions: &[i32], value: &str) -> Vec<(i32, i16, i64)> {
     let data = partitions
@@ -89,7 +59,7 @@ fn produce(broker: &Broker, topic: &str, partitions: &[i32], value: &str) -> Vec
         .map(|p| {
             PartitionProduceData::default()
                 .with_index(*p)
-                .with_records(Some(batch(&format!("{value}-{p}"))))
+                .with_records(Some(batch(&[format!("{value}-{p}")], 1_700_000_000_000)))
         })
         .collect();
     let request = ProduceRequest::default()
@@ -132,13 +102,9 @@ fn values(response: &FetchResponse) -> BTreeMap<i32, Vec<String>> {
     for topic in &response.responses {
         for p in &topic.partitions {
             assert_eq!(p.error_code, 0, "partition {}: {p:?}", p.partition_index);
-            let mut records = p.records.clone().unwrap_or_default();
             let values: &mut Vec<String> = found.entry(p.partition_index).or_default();
-            while !records.is_empty() {
-                for record in RecordBatchDecoder::decode(&mut records).unwrap().records {
-                    let value = record.value.unwrap();
-                    values.push(String::from_utf8(value.to_vec()).unwrap());
-                }
+            for record in records(p.records.clone().unwrap_or_default()) {
+                values.push(String::from_utf8(record.value.unwrap().to_vec()).unwrap());
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Per-log settings: the topic configs that shape a log on disk, with
 //! Kafka's names and defaults, and the engine's own I/O sizes.
 
+use crate::batch::TimestampType;
+
 /// What happens to old data: deleted by age or size, compacted by key, or both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CleanupPolicy {
@@ -61,6 +63,9 @@ pub struct LogConfig {
     pub max_message_bytes: usize,
     /// `index.interval.bytes`: log bytes between two sparse index entries.
     pub index_interval_bytes: u64,
+    /// `message.timestamp.type`: under `LogAppendTime` a leader append
+    /// stamps the batch with the log's clock.
+    pub timestamp_type: TimestampType,
     /// Preallocation step for segment files, so appends do not change file metadata.
     pub preallocate_bytes: u64,
     /// Size of one aligned write buffer; a flush writes all full ones at once.
@@ -85,6 +90,7 @@ impl Default for LogConfig {
             delete_retention_ms: 24 * 60 * 60 * 1000,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
+            timestamp_type: TimestampType::CreateTime,
             preallocate_bytes: 32 << 20,
             write_chunk_bytes: 1 << 20,
             max_unwritten_bytes: 8 << 20,

@@ -29,6 +29,7 @@ pub mod segment;
 pub mod turns;
 pub mod types;
 
+pub use batch::TimestampType;
 pub use cache::TailCache;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CleanupPolicy, LogConfig};

@@ -98,3 +98,43 @@ fn roundtrip_on_direct_io() {
         roundtrip(DmaStorage, &path).await;
     });
 }
+
+#[test]
+fn log_append_time_stamps_leader_batches_with_the_log_clock() {
+    run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = MemoryStorage::new();
+        let clock = Rc::new(ManualClock::new(5_000_000));
+        let config = LogConfig {
+            timestamp_type: kelp_storage::TimestampType::LogAppendTime,
+            ..LogConfig::default()
+        };
+        let log = open(&storage, dir.path(), &config, &clock).await;
+        let info = append(&log, batch("a", 3, 3, 1_000)).await;
+        assert_eq!(info.log_append_time_ms, Some(5_000_000));
+        assert_eq!(info.max_timestamp_ms, 5_000_000);
+        let read = log.read(Offset(0), 1 << 20).await.unwrap();
+        // Parsing checks the CRC, which must cover the new fields.
+        let stored = kelp_storage::batch::RecordBatch::parse(read.batches[0].clone()).unwrap();
+        assert_eq!(stored.max_timestamp(), 5_000_000);
+        assert_eq!(
+            stored.timestamp_type(),
+            kelp_storage::TimestampType::LogAppendTime
+        );
+        // The time index follows the stamped time.
+        assert_eq!(
+            log.offset_for_timestamp(4_000_000)
+                .await
+                .unwrap()
+                .map(|f| f.0),
+            Some(Offset(0))
+        );
+        // Under CreateTime the producer's time is kept.
+        log.set_config(LogConfig::default());
+        let info = append(&log, batch("b", 1, 1, 1_234)).await;
+        assert_eq!(
+            (info.log_append_time_ms, info.max_timestamp_ms),
+            (None, 1_234)
+        );
+    });
+}

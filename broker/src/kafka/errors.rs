@@ -23,6 +23,8 @@ pub enum ErrorCode {
     NotLeaderOrFollower = 6,
     /// The batch is larger than `max.message.bytes`.
     MessageTooLarge = 10,
+    /// `acks=-1` on a topic whose `min.insync.replicas` exceeds its in-sync replicas.
+    NotEnoughReplicas = 19,
     /// The topic name is not legal.
     InvalidTopicException = 17,
     /// `acks` is not -1, 0 or 1.

@@ -75,3 +75,50 @@ pub fn call<R: Request>(broker: &Broker, version: i16, request: &R) -> R::Respon
     raw.receive::<R>(version, id)
         .expect("the broker answers before closing")
 }
+
+/// One uncompressed RecordBatch v2 of records valued `values`, all with
+/// `timestamp`, as a producer sends it.
+pub fn batch<S: AsRef<str>>(values: &[S], timestamp: i64) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp,
+            key: None,
+            value: Some(bytes::Bytes::copy_from_slice(value.as_ref().as_bytes())),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
+    buf.freeze()
+}
+
+/// Every record in `records` (a fetch response's bytes) as it decodes.
+pub fn records(mut records: bytes::Bytes) -> Vec<kafka_protocol::records::Record> {
+    let mut out = Vec::new();
+    while !records.is_empty() {
+        out.extend(
+            kafka_protocol::records::RecordBatchDecoder::decode(&mut records)
+                .unwrap()
+                .records,
+        );
+    }
+    out
+}

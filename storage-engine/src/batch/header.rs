@@ -34,13 +34,33 @@ pub(crate) const TRANSACTIONAL_BIT: i16 = 0x10;
 pub(crate) const CONTROL_BIT: i16 = 0x20;
 pub(crate) const DELETE_HORIZON_BIT: i16 = 0x40;
 
-/// How the batch's timestamps were assigned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How the batch's timestamps were assigned (Kafka's `message.timestamp.type`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimestampType {
     /// Timestamps were set by the producer.
+    #[default]
     CreateTime,
     /// The broker stamped maxTimestamp on append.
     LogAppendTime,
+}
+
+impl TimestampType {
+    /// Parses Kafka's config value (`CreateTime`, `LogAppendTime`).
+    pub fn parse(text: &str) -> Option<TimestampType> {
+        match text {
+            "CreateTime" => Some(TimestampType::CreateTime),
+            "LogAppendTime" => Some(TimestampType::LogAppendTime),
+            _ => None,
+        }
+    }
+
+    /// Kafka's config value.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimestampType::CreateTime => "CreateTime",
+            TimestampType::LogAppendTime => "LogAppendTime",
+        }
+    }
 }
 
 /// Zero-copy view over the bytes of exactly one RecordBatch v2.

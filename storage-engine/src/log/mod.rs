@@ -40,7 +40,7 @@ use std::rc::Rc;
 use bytes::BytesMut;
 use glommio::sync::{Permit, Semaphore};
 
-use crate::batch::{self, validate_producer_batch, RecordBatch};
+use crate::batch::{self, validate_producer_batch, RecordBatch, TimestampType};
 use crate::cache::TailCache;
 use crate::clock::Clock;
 use crate::config::LogConfig;
@@ -79,6 +79,8 @@ pub struct AppendInfo {
     pub last_offset: Offset,
     /// Its largest timestamp.
     pub max_timestamp_ms: i64,
+    /// The time a `LogAppendTime` log stamped on it; `None` under `CreateTime`.
+    pub log_append_time_ms: Option<i64>,
 }
 
 /// Who assigns a batch's offsets.
@@ -315,11 +317,17 @@ impl<S: Storage> PartitionLog<S> {
         let Ok(mut bytes) = parsed.into_bytes().try_into_mut() else {
             unreachable!("the batch's bytes have one owner: the parsed view was consumed");
         };
+        let mut log_append_time = None;
         if let AppendOrigin::Leader(epoch) = origin {
             batch::set_partition_leader_epoch(&mut bytes, epoch.0);
+            if self.config.borrow().timestamp_type == TimestampType::LogAppendTime {
+                let now = self.ctx.clock.now().0;
+                batch::set_max_timestamp_log_append(&mut bytes, now);
+                log_append_time = Some(now);
+            }
         }
         if self.queued.get() == 0 && !self.needs_permit(&info, origin)? {
-            return self.append_now(bytes, origin);
+            return self.append_now(bytes, origin, log_append_time);
         }
         let _exclusive = self.exclusive().await;
         self.check_writable()?;
@@ -355,7 +363,7 @@ impl<S: Storage> PartitionLog<S> {
             self.persist_epochs(&epochs).await?;
             self.state.borrow_mut().epochs = epochs;
         }
-        self.append_now(bytes, origin)
+        self.append_now(bytes, origin, log_append_time)
     }
 
     /// Whether an append must wait for the permit: to roll, to persist a new
@@ -393,7 +401,12 @@ impl<S: Storage> PartitionLog<S> {
     }
 
     /// The append itself: no await, so nothing runs in between.
-    fn append_now(&self, mut bytes: BytesMut, origin: AppendOrigin) -> StorageResult<AppendInfo> {
+    fn append_now(
+        &self,
+        mut bytes: BytesMut,
+        origin: AppendOrigin,
+        log_append_time_ms: Option<i64>,
+    ) -> StorageResult<AppendInfo> {
         let interval = self.config.borrow().index_interval_bytes;
         let mut state = self.state.borrow_mut();
         let log_end = state.log_end();
@@ -423,6 +436,7 @@ impl<S: Storage> PartitionLog<S> {
             base_offset: info.base_offset,
             last_offset: info.last_offset,
             max_timestamp_ms: info.max_timestamp_ms,
+            log_append_time_ms,
         })
     }
 

@@ -68,8 +68,10 @@ pub async fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name);
+            // As Kafka: no keys (null or empty) means every config.
             let keys: Option<Vec<String>> = resource
                 .configuration_keys
+                .filter(|keys| !keys.is_empty())
                 .map(|keys| keys.iter().map(ToString::to_string).collect());
             match describe(shard, resource.resource_type, &name) {
                 Ok(entries) => result.with_configs(
@@ -137,19 +139,16 @@ pub fn check_broker_name(shard: &Shard, name: &str) -> Result<(), (ErrorCode, St
 pub fn topic_entries(meta: &TopicMeta, defaults: &TopicDefaults) -> Vec<Entry> {
     let effective = defaults.log_config();
     let builtin = TopicDefaults::default().log_config();
-    configs::KNOWN
+    configs::DEFS
         .iter()
+        .map(|def| def.name)
         .map(|name| {
             let default_value = configs::value_of(&builtin, name).unwrap_or_default();
             let broker_value = configs::value_of(&effective, name).unwrap_or_default();
             let broker_name = configs::broker_synonym(name).unwrap_or(name).to_owned();
             let mut synonyms = Vec::new();
-            if let Some(value) = meta.configs.get(*name) {
-                synonyms.push((
-                    (*name).to_owned(),
-                    value.clone(),
-                    source::DYNAMIC_TOPIC_CONFIG,
-                ));
+            if let Some(value) = meta.configs.get(name) {
+                synonyms.push((name.to_owned(), value.clone(), source::DYNAMIC_TOPIC_CONFIG));
             }
             if broker_value != default_value {
                 synonyms.push((
@@ -161,7 +160,7 @@ pub fn topic_entries(meta: &TopicMeta, defaults: &TopicDefaults) -> Vec<Entry> {
             synonyms.push((broker_name, default_value, source::DEFAULT_CONFIG));
             let (_, value, source) = synonyms[0].clone();
             Entry {
-                name: (*name).to_owned(),
+                name: name.to_owned(),
                 value,
                 source,
                 read_only: false,
@@ -194,7 +193,7 @@ pub fn broker_entries(node_id: i32, defaults: &TopicDefaults) -> Vec<Entry> {
         ConfigType::Boolean,
     ));
     let (effective, builtin) = (defaults.log_config(), builtin.log_config());
-    for name in configs::KNOWN {
+    for name in configs::DEFS.iter().map(|def| def.name) {
         let Some(broker_name) = configs::broker_synonym(name) else {
             continue;
         };
@@ -287,7 +286,7 @@ mod tests {
             ..TopicDefaults::default()
         };
         let entries = topic_entries(&topic(&[("retention.ms", "1000")]), &defaults);
-        assert_eq!(entries.len(), configs::KNOWN.len());
+        assert_eq!(entries.len(), configs::DEFS.len());
         let retention = find(&entries, "retention.ms");
         assert_eq!(
             (retention.value.as_str(), retention.source),

@@ -90,7 +90,7 @@ pub fn apply_ops(
                 } else {
                     "SUBTRACT"
                 };
-                if !configs::KNOWN.contains(&name.as_str()) {
+                if configs::find(&name).is_none() {
                     return Err((
                         ErrorCode::InvalidConfig,
                         format!("Unknown topic config name: {name}"),

@@ -19,6 +19,7 @@ use crate::kafka::handlers::create_topics::auto_create;
 use crate::kafka::ConnectionTurn;
 use crate::shard::scatter::{regroup, scatter, scatter_or};
 use crate::shard::{Log, Shard};
+use crate::topics::configs;
 use crate::topics::ShardId;
 
 /// The leader epoch this single-node broker stamps into batches.
@@ -59,7 +60,7 @@ pub async fn handle(
         let count = topic.partition_data.len();
         for data in topic.partition_data {
             let owner = if matches!(acks, -1..=1) {
-                partition_owner(shard, &name, data.index).await
+                partition_owner(shard, &name, data.index, acks).await
             } else {
                 Err(ErrorCode::InvalidRequiredAcks)
             };
@@ -173,10 +174,14 @@ async fn make_durable(
 }
 
 /// The shard owning a partition, creating its topic first when allowed.
+/// `acks=-1` on a topic whose `min.insync.replicas` is more than the one
+/// replica a single node has is refused, as Kafka refuses it when the ISR
+/// is too small.
 async fn partition_owner(
     shard: &Rc<Shard>,
     topic: &str,
     partition: i32,
+    acks: i16,
 ) -> Result<ShardId, ErrorCode> {
     if !shard.topics().topics.contains_key(topic) {
         if !shard.config.topic_defaults.auto_create_topics {
@@ -184,10 +189,24 @@ async fn partition_owner(
         }
         auto_create(shard, topic).await?;
     }
-    shard
+    let owner = shard
         .owner(topic, partition)
-        .ok_or(ErrorCode::UnknownTopicOrPartition)
+        .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+    if acks == -1 {
+        let topics = shard.topics();
+        let min_insync = topics
+            .topics
+            .get(topic)
+            .map_or(1, |meta| configs::min_insync_replicas(&meta.configs));
+        if min_insync > IN_SYNC_REPLICAS {
+            return Err(ErrorCode::NotEnoughReplicas);
+        }
+    }
+    Ok(owner)
 }
+
+/// The in-sync replicas of every partition on a single node: the leader.
+const IN_SYNC_REPLICAS: i32 = 1;
 
 /// The first Produce version with an error message per partition.
 const ERROR_MESSAGE_VERSION: i16 = 8;
@@ -246,6 +265,7 @@ async fn append(log: &Log, index: i32, records: Bytes, version: i16) -> Partitio
         );
     }
     let mut base_offset = None;
+    let mut log_append_time = None;
     for bytes in batches {
         // The request frame is shared; the log needs the batch to itself to
         // stamp offsets, so it gets its own copy.
@@ -253,6 +273,7 @@ async fn append(log: &Log, index: i32, records: Bytes, version: i16) -> Partitio
         match log.append(batch, AppendOrigin::Leader(LEADER_EPOCH)).await {
             Ok(info) => {
                 base_offset.get_or_insert(info.base_offset.0);
+                log_append_time = log_append_time.or(info.log_append_time_ms);
             }
             Err(e) => {
                 let code = ErrorCode::from_storage(&e);
@@ -263,9 +284,11 @@ async fn append(log: &Log, index: i32, records: Bytes, version: i16) -> Partitio
             }
         }
     }
-    let response = PartitionProduceResponse::default()
+    let mut response = PartitionProduceResponse::default()
         .with_index(index)
         .with_base_offset(base_offset.unwrap_or(-1));
+    // The append time exists from v2 (every version served); -1 under CreateTime.
+    response.log_append_time_ms = log_append_time.unwrap_or(-1);
     if version >= LOG_START_VERSION {
         response.with_log_start_offset(log.log_start_offset().0)
     } else {
