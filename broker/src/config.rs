@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use kelp_storage::{CleanupPolicy, LogConfig};
 use serde::Deserialize;
@@ -119,6 +120,12 @@ pub struct FileConfig {
     pub max_frame_bytes: Option<usize>,
     /// Tail cache per shard.
     pub cache_bytes_per_shard: Option<usize>,
+    /// Kafka's `log.retention.check.interval.ms`.
+    pub log_retention_check_interval_ms: Option<u64>,
+    /// Kafka's `log.cleaner.backoff.ms`: how often the cleaner looks for logs to compact.
+    pub log_cleaner_backoff_ms: Option<u64>,
+    /// Kafka's `log.cleaner.io.max.bytes.per.second` (unset: unthrottled).
+    pub log_cleaner_io_max_bytes_per_second: Option<u64>,
     /// Topic defaults.
     pub topic_defaults: Option<TopicDefaults>,
 }
@@ -142,6 +149,12 @@ pub struct BrokerConfig {
     pub max_frame_bytes: usize,
     /// Tail-cache bytes per shard.
     pub cache_bytes_per_shard: usize,
+    /// How often retention runs over every log.
+    pub retention_check_interval: Duration,
+    /// How often the cleaner looks for logs to compact.
+    pub cleaner_backoff: Duration,
+    /// Compaction read limit per shard, bytes per second.
+    pub cleaner_throttle_bytes_per_sec: Option<u64>,
     /// Topic-config defaults.
     pub topic_defaults: TopicDefaults,
 }
@@ -233,6 +246,15 @@ impl BrokerConfig {
                 .max_frame_bytes
                 .unwrap_or(kelp_net::frame::DEFAULT_MAX_FRAME_BYTES),
             cache_bytes_per_shard: file.cache_bytes_per_shard.unwrap_or(256 << 20),
+            retention_check_interval: Duration::from_millis(
+                file.log_retention_check_interval_ms
+                    .unwrap_or(300_000)
+                    .max(1),
+            ),
+            cleaner_backoff: Duration::from_millis(
+                file.log_cleaner_backoff_ms.unwrap_or(15_000).max(1),
+            ),
+            cleaner_throttle_bytes_per_sec: file.log_cleaner_io_max_bytes_per_second,
             topic_defaults,
         })
     }
@@ -252,6 +274,23 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sample_config_file_lists_the_built_in_defaults() {
+        let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kelp.toml");
+        let overrides = Overrides {
+            config_file: Some(PathBuf::from(sample)),
+            cores: Some(2),
+            ..Overrides::default()
+        };
+        let from_file = BrokerConfig::build(&overrides).unwrap();
+        let built_in = BrokerConfig::build(&Overrides {
+            cores: Some(2),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(format!("{from_file:?}"), format!("{built_in:?}"));
+    }
 
     #[test]
     fn no_flags_gives_a_local_single_node_broker() {

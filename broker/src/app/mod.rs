@@ -26,6 +26,7 @@ use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::preflight::{self, IO_MEMORY_PER_SHARD};
+use crate::shard::maintenance;
 use crate::shard::mesh::{self, Envelope, Mesh};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 use crate::topics::{ShardId, TopicStore};
@@ -174,6 +175,7 @@ async fn run_shard(
                 tracing::info!(addr = %config.listen, advertised = %format!("{}:{}", config.advertised_host, config.advertised_port), data_dir = %config.data_dir.display(), shards = shard.shards(), "kelp is ready for Kafka clients");
             }
             let accepting = listener::accept(&shard, listener);
+            let _maintenance = maintenance::start(&shard);
             while !stop.load(Ordering::Relaxed) {
                 glommio::timer::sleep(STOP_POLL).await;
             }

@@ -5,9 +5,11 @@
 //! - [`mesh`]: cross-shard calls.
 //! - [`scatter`]: a request split per owning shard, answers in request order.
 //! - [`apply`]: bringing the shard's logs in line with a new topics snapshot.
+//! - [`maintenance`]: background retention and compaction.
 //! - [`notify`]: the append notification long-polling fetches wait on.
 
 pub mod apply;
+pub mod maintenance;
 pub mod mesh;
 pub mod notify;
 pub mod scatter;

@@ -79,13 +79,19 @@ pub fn call<R: Request>(broker: &Broker, version: i16, request: &R) -> R::Respon
 /// One uncompressed RecordBatch v2 of records valued `values`, all with
 /// `timestamp`, as a producer sends it.
 pub fn batch<S: AsRef<str>>(values: &[S], timestamp: i64) -> bytes::Bytes {
+    let records: Vec<(Option<&str>, &str)> = values.iter().map(|v| (None, v.as_ref())).collect();
+    keyed_batch(&records, timestamp)
+}
+
+/// [`batch`] of (key, value) records.
+pub fn keyed_batch(records: &[(Option<&str>, &str)], timestamp: i64) -> bytes::Bytes {
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
-    let records: Vec<Record> = values
+    let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, value)| Record {
+        .map(|(i, (key, value))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -96,8 +102,8 @@ pub fn batch<S: AsRef<str>>(values: &[S], timestamp: i64) -> bytes::Bytes {
             offset: i as i64,
             sequence: -1,
             timestamp,
-            key: None,
-            value: Some(bytes::Bytes::copy_from_slice(value.as_ref().as_bytes())),
+            key: key.map(|k| bytes::Bytes::copy_from_slice(k.as_bytes())),
+            value: Some(bytes::Bytes::copy_from_slice(value.as_bytes())),
             headers: Default::default(),
         })
         .collect();
