@@ -145,6 +145,9 @@ pub struct BrokerConfig {
     pub advertised_port: u16,
     /// Number of shards (one executor each).
     pub cores: usize,
+    /// Whether `--cores` or the file chose `cores` (else it is every CPU,
+    /// and start-up may take fewer when `ulimit -l` has no room for all).
+    pub cores_chosen: bool,
     /// Largest request frame accepted.
     pub max_frame_bytes: usize,
     /// Tail-cache bytes per shard.
@@ -215,7 +218,8 @@ impl BrokerConfig {
             reason: "the port is not a number from 1 to 65535".to_owned(),
         })?;
         let available = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let cores = overrides.cores.or(file.cores).unwrap_or(available);
+        let chosen = overrides.cores.or(file.cores);
+        let cores = chosen.unwrap_or(available);
         if cores == 0 || cores > 1024 {
             return Err(ConfigError::Invalid {
                 name: "cores",
@@ -242,6 +246,7 @@ impl BrokerConfig {
             advertised_host: host.to_owned(),
             advertised_port,
             cores,
+            cores_chosen: chosen.is_some(),
             max_frame_bytes: file
                 .max_frame_bytes
                 .unwrap_or(kelp_net::frame::DEFAULT_MAX_FRAME_BYTES),

@@ -150,7 +150,8 @@ fn check_io_uring() -> Result<(), PreflightError> {
     Err(PreflightError::NoIoUring { source, hint })
 }
 
-fn check_memlock(cores: usize) -> Result<(), PreflightError> {
+/// The locked-memory limit in bytes; `None` when unlimited or unknown.
+fn memlock_limit() -> Option<u64> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -159,10 +160,22 @@ fn check_memlock(cores: usize) -> Result<(), PreflightError> {
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0
         || limit.rlim_cur == libc::RLIM_INFINITY
     {
-        return Ok(());
+        return None;
     }
+    Some(limit.rlim_cur)
+}
+
+/// How many shards `ulimit -l` has room for; `None` when it is unlimited.
+pub fn shards_memlock_allows() -> Option<usize> {
+    memlock_limit().map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX) / IO_MEMORY_PER_SHARD)
+}
+
+fn check_memlock(cores: usize) -> Result<(), PreflightError> {
+    let Some(limit) = memlock_limit() else {
+        return Ok(());
+    };
     let need = (cores * IO_MEMORY_PER_SHARD) as u64 / 1024;
-    let have = limit.rlim_cur / 1024;
+    let have = limit / 1024;
     if have < need {
         return Err(PreflightError::MemlockTooSmall { have, need, cores });
     }
@@ -187,5 +200,10 @@ mod tests {
     fn too_many_shards_for_the_memlock_limit_say_so() {
         let err = check_memlock(1 << 20).unwrap_err();
         assert!(err.to_string().contains("ulimit -l"), "{err}");
+        let allowed = shards_memlock_allows().expect("the test machine limits locked memory");
+        if allowed > 0 {
+            check_memlock(allowed).unwrap();
+        }
+        assert!(check_memlock(allowed + 1).is_err());
     }
 }

@@ -84,6 +84,7 @@ pub enum AppError {
 /// Runs the broker until SIGTERM or SIGINT.
 pub fn run(mut config: BrokerConfig) -> Result<(), AppError> {
     config.data_dir = preflight::create_data_dir(&config.data_dir)?;
+    fit_cores_to_memlock(&mut config);
     let _lock = preflight::check(&config.data_dir, config.cores)?;
     probe_port(config.listen)?;
     let mut store = TopicStore::load(&config.data_dir)?;
@@ -130,6 +131,25 @@ pub fn run(mut config: BrokerConfig) -> Result<(), AppError> {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// With no `--cores`, Kelp runs a shard per CPU, but only as many as
+/// `ulimit -l` has room for: a default start must work on a big machine
+/// with the usual 8 MiB limit. An explicit `--cores` is checked instead.
+fn fit_cores_to_memlock(config: &mut BrokerConfig) {
+    if config.cores_chosen {
+        return;
+    }
+    if let Some(allowed) = preflight::shards_memlock_allows() {
+        if (1..config.cores).contains(&allowed) {
+            tracing::warn!(
+                cpus = config.cores,
+                shards = allowed,
+                "ulimit -l has room for {allowed} shards only; raise it (or pass --cores) to use every CPU"
+            );
+            config.cores = allowed;
+        }
+    }
 }
 
 /// glommio binds with SO_REUSEPORT, which would let a second broker share
