@@ -418,3 +418,71 @@ fn offset_for_leader_epoch_describe_cluster_and_log_dirs_answer_as_kafka() {
     assert_eq!(response.responses[2].topic_id, id);
     assert!(!broker.data_dir.join("epochs-0").exists());
 }
+
+#[test]
+fn describe_topic_partitions_pages_with_a_cursor() {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    use kafka_protocol::messages::{DescribeTopicPartitionsRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let broker = Broker::start();
+    let admin = admin(&broker);
+    create_topic(&admin, "pages-a", 3);
+    create_topic(&admin, "pages-b", 2);
+    let topic = |name: &str| TopicName(StrBytes::from_string(name.to_owned()));
+    let request = |cursor: Option<(&str, i32)>| {
+        DescribeTopicPartitionsRequest::default()
+            .with_topics(
+                ["pages-b", "pages-zz", "pages-a"]
+                    .iter()
+                    .map(|n| TopicRequest::default().with_name(topic(n)))
+                    .collect(),
+            )
+            .with_response_partition_limit(4)
+            .with_cursor(cursor.map(|(t, p)| {
+                Cursor::default()
+                    .with_topic_name(topic(t))
+                    .with_partition_index(p)
+            }))
+    };
+    let summary = |response: &kafka_protocol::messages::DescribeTopicPartitionsResponse| {
+        response
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions: Vec<i32> = t.partitions.iter().map(|p| p.partition_index).collect();
+                (
+                    t.name.as_ref().unwrap().0.to_string(),
+                    t.error_code,
+                    partitions,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // In name order, four partitions, then a cursor to the rest.
+    let first = call(&broker, 0, &request(None));
+    assert_eq!(
+        summary(&first),
+        vec![
+            ("pages-a".to_owned(), 0, vec![0, 1, 2]),
+            ("pages-b".to_owned(), 0, vec![0]),
+        ]
+    );
+    let next = first.next_cursor.expect("more to come");
+    assert_eq!(
+        (next.topic_name.0.as_str(), next.partition_index),
+        ("pages-b", 1)
+    );
+    let rest = call(&broker, 0, &request(Some(("pages-b", 1))));
+    assert_eq!(
+        summary(&rest),
+        vec![
+            ("pages-b".to_owned(), 0, vec![1]),
+            ("pages-zz".to_owned(), 3, vec![]),
+        ]
+    );
+    assert!(rest.next_cursor.is_none());
+    assert!(!rest.topics[0].topic_id.is_nil());
+    // A cursor on a topic not asked for is refused.
+    let refused = call(&broker, 0, &request(Some(("other", 0))));
+    assert!(refused.topics.iter().all(|t| t.error_code == 42));
+}

@@ -149,6 +149,9 @@ pub async fn dispatch(
         RequestKind::DescribeCluster(r) => {
             ResponseKind::DescribeCluster(handlers::describe_cluster::handle(shard, r, version))
         }
+        RequestKind::DescribeTopicPartitions(r) => ResponseKind::DescribeTopicPartitions(
+            handlers::describe_topic_partitions::handle(shard, r),
+        ),
         RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(
             handlers::describe_configs::handle(shard, r, version).await,
         ),

@@ -91,6 +91,11 @@ pub const IMPLEMENTED: &[Api] = &[
         min: 0,
         max: 2,
     }, // DescribeCluster
+    Api {
+        key: 75,
+        min: 0,
+        max: 0,
+    }, // DescribeTopicPartitions
 ];
 
 /// The served range of `key`, if implemented.
