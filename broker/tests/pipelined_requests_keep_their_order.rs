@@ -12,22 +12,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::raw::{batch, call, records, Raw};
+use common::raw::{batch, call, create_topic, records, topic_name as name, Raw};
 use common::Broker;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, ProduceRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest};
 
 const PARTITIONS: i32 = 6;
 const REQUESTS: usize = 200;
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_owned()))
-}
 
 /// A batch of `count` records valued `<request>.<i>.xxx…`; big enough
 /// that appends sometimes have to wait (segment files are created, chunks
@@ -102,11 +94,7 @@ fn read_all(broker: &Broker, topic: &str) -> BTreeMap<i32, Vec<usize>> {
 }
 
 fn check_pipelined_order(broker: &Broker, topic: &str, acks: i16) {
-    let create = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(PARTITIONS)
-        .with_replication_factor(1)]);
-    assert_eq!(call(broker, 7, &create).topics[0].error_code, 0);
+    assert_eq!(create_topic(broker, topic, PARTITIONS, &[]).0, 0);
     let mut raw = Raw::connect(broker, Duration::from_secs(60));
     // Everything is sent before any response is read: up to the
     // connection's in-flight limit run at once.

@@ -9,40 +9,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::raw::{batch, call, keyed_batch, records};
+use common::raw::{batch, call, keyed_batch, records, topic_name as name};
 use common::Broker;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    BrokerId, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, ProduceRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, ProduceRequest};
 
 /// How long the broker gets to do its background work.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_owned()))
-}
-
-fn create(broker: &Broker, topic: &str, configs: &[(&str, &str)]) {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string((*k).to_owned()))
-                .with_value(Some(StrBytes::from_string((*v).to_owned())))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(configs)]);
-    assert_eq!(call(broker, 7, &request).topics[0].error_code, 0);
-}
 
 fn produce(broker: &Broker, topic: &str, records: bytes::Bytes) {
     let request = ProduceRequest::default()
@@ -55,6 +30,10 @@ fn produce(broker: &Broker, topic: &str, records: bytes::Bytes) {
                 .with_records(Some(records))])]);
     let response = call(broker, 9, &request);
     assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+}
+
+fn create(broker: &Broker, topic: &str, configs: &[(&str, &str)]) {
+    assert_eq!(common::raw::create_topic(broker, topic, 1, configs).0, 0);
 }
 
 fn earliest(broker: &Broker, topic: &str) -> i64 {

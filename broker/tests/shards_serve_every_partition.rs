@@ -10,34 +10,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::raw::{batch, call, records, Raw};
+use common::raw::{batch, call, create_topic, records, topic_name as name, Raw};
 use common::Broker;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    CreateTopicsRequest, FetchRequest, FetchResponse, ListOffsetsRequest, ProduceRequest, TopicName,
-};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ListOffsetsRequest, ProduceRequest};
 
 const PRODUCE_VERSION: i16 = 9;
 const FETCH_VERSION: i16 = 12;
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_owned()))
-}
-
-fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default()
-        .with_timeout_ms(10_000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)]);
-    let response = call(broker, 7, &request);
-    assert_eq!(response.topics[0].error_code, 0, "{response:?}");
-}
 
 /// The shard of each partition of `topic`, as the broker recorded it.
 fn placement(broker: &Broker, topic: &str) -> Vec<u64> {
@@ -114,7 +95,7 @@ fn values(response: &FetchResponse) -> BTreeMap<i32, Vec<String>> {
 #[test]
 fn a_two_shard_broker_serves_a_topic_on_both_shards() {
     let broker = Broker::start_with(&["--cores", "2"]);
-    create_topic(&broker, "spread", 6);
+    assert_eq!(create_topic(&broker, "spread", 6, &[]).0, 0);
     let shards = placement(&broker, "spread");
     assert_eq!(shards.iter().filter(|s| **s == 0).count(), 3, "{shards:?}");
     assert_eq!(shards.iter().filter(|s| **s == 1).count(), 3, "{shards:?}");
@@ -191,7 +172,7 @@ fn a_two_shard_broker_serves_a_topic_on_both_shards() {
 #[test]
 fn shutdown_answers_a_waiting_fetch_and_exits_cleanly() {
     let mut broker = Broker::start_with(&["--cores", "2"]);
-    create_topic(&broker, "quiet", 2);
+    assert_eq!(create_topic(&broker, "quiet", 2, &[]).0, 0);
     let mut waiting = Raw::connect(&broker, Duration::from_secs(30));
     let id = waiting.send(
         FETCH_VERSION,
@@ -212,7 +193,7 @@ fn restarting_with_another_shard_count_keeps_every_record() {
     let port = broker.addr.port();
     let dir = broker.take_dir().unwrap();
     let data_dir = broker.data_dir.clone();
-    create_topic(&broker, "moved", 8);
+    assert_eq!(create_topic(&broker, "moved", 8, &[]).0, 0);
     let mut shards = placement(&broker, "moved");
     shards.sort();
     assert_eq!(shards, vec![0, 0, 1, 1, 2, 2, 3, 3]);

@@ -9,46 +9,17 @@ mod common;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::raw::{batch, call};
+use common::raw::{batch, call, create_topic, topic_name as name};
 use common::Broker;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    CreateTopicsRequest, DescribeConfigsRequest, ProduceRequest, TopicName,
-};
+use kafka_protocol::messages::{DescribeConfigsRequest, ProduceRequest};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-
-fn name(topic: &str) -> TopicName {
-    TopicName(StrBytes::from_string(topic.to_owned()))
-}
-
-/// Creates `topic` with one partition and `configs`; the error code and message.
-fn create(broker: &Broker, topic: &str, configs: &[(&str, &str)]) -> (i16, Option<String>) {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string((*k).to_owned()))
-                .with_value(Some(StrBytes::from_string((*v).to_owned())))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default().with_topics(vec![CreatableTopic::default()
-        .with_name(name(topic))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(configs)]);
-    let result = &call(broker, 7, &request).topics[0];
-    (
-        result.error_code,
-        result.error_message.as_ref().map(ToString::to_string),
-    )
-}
 
 /// Produces one record with `acks`; the partition's error code.
 fn produce(broker: &Broker, topic: &str, acks: i16) -> i16 {
@@ -74,9 +45,10 @@ fn now_ms() -> i64 {
 fn log_append_time_is_stamped_by_the_broker() {
     let broker = Broker::start();
     assert_eq!(
-        create(
+        create_topic(
             &broker,
             "stamped",
+            1,
             &[("message.timestamp.type", "LogAppendTime")]
         )
         .0,
@@ -127,14 +99,14 @@ fn log_append_time_is_stamped_by_the_broker() {
 fn min_insync_replicas_and_unsupported_configs_are_enforced() {
     let broker = Broker::start();
     assert_eq!(
-        create(&broker, "safe", &[("min.insync.replicas", "2")]).0,
+        create_topic(&broker, "safe", 1, &[("min.insync.replicas", "2")]).0,
         0
     );
     // One node has one in-sync replica: acks=-1 is refused, acks=1 is not.
     assert_eq!(produce(&broker, "safe", -1), 19, "NOT_ENOUGH_REPLICAS");
     assert_eq!(produce(&broker, "safe", 1), 0);
 
-    let (code, message) = create(&broker, "squeezed", &[("compression.type", "gzip")]);
+    let (code, message) = create_topic(&broker, "squeezed", 1, &[("compression.type", "gzip")]);
     assert_eq!(code, 40, "INVALID_CONFIG");
     assert!(
         message
@@ -144,7 +116,7 @@ fn min_insync_replicas_and_unsupported_configs_are_enforced() {
         "{message:?}"
     );
     assert_eq!(
-        create(&broker, "as-sent", &[("compression.type", "producer")]).0,
+        create_topic(&broker, "as-sent", 1, &[("compression.type", "producer")]).0,
         0
     );
 

@@ -109,11 +109,12 @@ where
         .collect()
 }
 
-/// Splits answers in request order back into per-topic lists of `counts[i]`.
-pub fn regroup<O>(answers: Vec<O>, counts: &[usize]) -> Vec<Vec<O>> {
+/// Splits answers in request order back into their topics: each topic
+/// comes with the number of answers that belong to it.
+pub fn regroup<T, O>(topics: Vec<(T, usize)>, answers: Vec<O>) -> Vec<(T, Vec<O>)> {
     let mut answers = answers.into_iter();
-    counts
-        .iter()
-        .map(|count| answers.by_ref().take(*count).collect())
+    topics
+        .into_iter()
+        .map(|(topic, count)| (topic, answers.by_ref().take(count).collect()))
         .collect()
 }

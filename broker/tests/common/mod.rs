@@ -4,9 +4,11 @@
 
 pub mod raw;
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// A running broker.
@@ -29,13 +31,22 @@ pub fn admin(
         .expect("admin client")
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now, and not handed out before by this
+/// test binary: the kernel may offer a port just released to the next
+/// caller, and two brokers given the same port would meet each other's
+/// clients (the second fails to start while its test talks to the first).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if HANDED_OUT.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 impl Broker {
@@ -76,7 +87,7 @@ impl Broker {
             .stdout(Stdio::null())
             .spawn()
             .expect("kelp binary starts");
-        let broker = Broker {
+        let mut broker = Broker {
             child: Some(child),
             addr,
             data_dir: data_dir.to_path_buf(),
@@ -86,11 +97,16 @@ impl Broker {
         broker
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
                 return;
+            }
+            let child = self.child.as_mut().expect("broker was started");
+            if let Some(status) = child.try_wait().unwrap() {
+                // Its own error is on stderr, above.
+                panic!("broker on {} exited at start: {status}", self.addr);
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -128,3 +128,39 @@ pub fn records(mut records: bytes::Bytes) -> Vec<kafka_protocol::records::Record
     }
     out
 }
+
+/// A topic name as the protocol carries it.
+pub fn topic_name(topic: &str) -> kafka_protocol::messages::TopicName {
+    kafka_protocol::messages::TopicName(StrBytes::from_string(topic.to_owned()))
+}
+
+/// CreateTopics v7 of one topic; its error code and message.
+pub fn create_topic(
+    broker: &Broker,
+    topic: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::CreateTopicsRequest;
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string((*k).to_owned()))
+                .with_value(Some(StrBytes::from_string((*v).to_owned())))
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(topic_name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(configs)]);
+    let result = &call(broker, 7, &request).topics[0];
+    (
+        result.error_code,
+        result.error_message.as_ref().map(ToString::to_string),
+    )
+}

@@ -53,11 +53,9 @@ pub async fn handle(shard: &Rc<Shard>, request: DeleteRecordsRequest) -> DeleteR
         |position, e| result(indexes[position], Err(e.into())),
     )
     .await;
-    let counts: Vec<usize> = topics.iter().map(|(_, count)| *count).collect();
-    let topics = topics
+    let topics = regroup(topics, answers)
         .into_iter()
-        .zip(regroup(answers, &counts))
-        .map(|((name, _), partitions)| {
+        .map(|(name, partitions)| {
             DeleteRecordsTopicResult::default()
                 .with_name(name)
                 .with_partitions(partitions)

@@ -52,11 +52,9 @@ pub async fn handle(
         |position, e| empty(indexes[position]).with_error_code(ErrorCode::from(e).code()),
     )
     .await;
-    let counts: Vec<usize> = topics.iter().map(|(_, count)| *count).collect();
-    let topics = topics
+    let topics = regroup(topics, answers)
         .into_iter()
-        .zip(regroup(answers, &counts))
-        .map(|((name, _), partitions)| {
+        .map(|(name, partitions)| {
             ListOffsetsTopicResponse::default()
                 .with_name(name)
                 .with_partitions(partitions)

@@ -63,11 +63,9 @@ pub async fn handle(
         |position, e| answer(indexes[position], Err(e.into())),
     )
     .await;
-    let counts: Vec<usize> = topics.iter().map(|(_, count)| *count).collect();
-    let topics = topics
+    let topics = regroup(topics, answers)
         .into_iter()
-        .zip(regroup(answers, &counts))
-        .map(|((name, _), partitions)| {
+        .map(|(name, partitions)| {
             OffsetForLeaderTopicResult::default()
                 .with_topic(name)
                 .with_partitions(partitions)

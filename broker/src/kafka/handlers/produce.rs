@@ -77,7 +77,7 @@ pub async fn handle(
                 )),
             });
         }
-        topics.push((topic.name, topic.topic_id, count));
+        topics.push(((topic.name, topic.topic_id), count));
     }
     let mut answers = scatter_or(
         shard,
@@ -93,11 +93,9 @@ pub async fn handle(
     if acks == 0 {
         return ProduceOutcome::NoResponse;
     }
-    let counts: Vec<usize> = topics.iter().map(|(_, _, count)| *count).collect();
-    let responses = topics
+    let responses = regroup(topics, answers)
         .into_iter()
-        .zip(regroup(answers, &counts))
-        .map(|((name, topic_id, _), partitions)| {
+        .map(|((name, topic_id), partitions)| {
             TopicProduceResponse::default()
                 .with_name(name)
                 .with_topic_id(topic_id)
