@@ -3,6 +3,9 @@
 //! requests they already read are finished and answered.
 
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use glommio::Task;
 use kelp_net::connection::{serve, ConnectionLimits, HandlerOutcome, RequestHandler};
 use kelp_net::header::RequestHeader;
 use kelp_storage::turns::Turns;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::shard::Shard;
 
@@ -34,6 +38,21 @@ impl RequestHandler for BrokerHandler {
         let shard = Rc::clone(&self.shard);
         async move { crate::kafka::dispatch(&shard, header, body, turn).await }
     }
+}
+
+/// Binds a shard's listener on `addr`: SO_REUSEPORT so that every shard
+/// listens on the port and the kernel spreads connections over them, and
+/// SO_REUSEADDR (as Kafka's listener) so that a restart binds at once while
+/// connections the previous run closed linger in TIME_WAIT.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    // SAFETY: the descriptor is a bound, listening TCP socket, and
+    // into_raw_fd hands its ownership to the listener.
+    Ok(unsafe { TcpListener::from_raw_fd(socket.into_raw_fd()) })
 }
 
 /// A running accept loop and the connections it started.

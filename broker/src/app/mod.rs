@@ -226,13 +226,11 @@ async fn start(
 ) -> Result<glommio::net::TcpListener, AppError> {
     shard.apply_topics(store).await?;
     let addr = shard.config.listen;
-    glommio::net::TcpListener::bind(addr).map_err(|e| match e {
-        glommio::GlommioError::IoError(source) if source.kind() == io::ErrorKind::AddrInUse => {
+    listener::bind(addr).map_err(|source| {
+        if source.kind() == io::ErrorKind::AddrInUse {
             AppError::PortInUse { addr }
+        } else {
+            AppError::Listen { addr, source }
         }
-        other => AppError::Listen {
-            addr,
-            source: other.into(),
-        },
     })
 }
