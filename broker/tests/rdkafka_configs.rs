@@ -300,24 +300,75 @@ fn incremental_alter_configs_over_the_wire() {
         false,
     );
     assert_eq!(code, 3);
-    let (code, message) = incremental(
-        &broker,
-        4,
-        "0",
-        vec![op("log.retention.ms", 0, Some("1"))],
-        false,
-    );
+    // Static broker settings cannot change at run time.
+    let (code, message) = incremental(&broker, 4, "0", vec![op("node.id", 0, Some("1"))], false);
     assert_eq!(code, 42);
     assert!(message.unwrap().contains("dynamically"));
+    let (code, _) = incremental(&broker, 4, "7", vec![], false);
+    assert_eq!(code, 42, "another broker's id");
     let (code, _) = incremental(&broker, 9, "x", vec![], false);
     assert_eq!(code, 42);
 
-    // The broker's own configs are described, read-only.
+    // The broker's own configs are described; topic defaults can change.
     let broker_configs =
         block_on(client.describe_configs([&ResourceSpecifier::Broker(0)], &options())).unwrap();
     let resource = broker_configs[0].as_ref().expect("broker described");
     let retention = resource.get("log.retention.ms").expect("log.retention.ms");
     assert_eq!(retention.value.as_deref(), Some(DEFAULT_RETENTION_MS));
-    assert!(retention.is_read_only);
-    assert!(resource.get("num.partitions").is_some());
+    assert!(!retention.is_read_only);
+    assert!(resource.get("num.partitions").unwrap().is_read_only);
+}
+
+#[test]
+fn dynamic_broker_configs_reach_topics_and_survive_a_restart() {
+    let mut broker = Broker::start();
+    let dir = broker.take_dir();
+    let client = admin(&broker);
+    let topic = NewTopic::new("plain", 1, TopicReplication::Fixed(1));
+    assert!(block_on(client.create_topics([&topic], &options())).unwrap()[0].is_ok());
+    // This broker's config, and the cluster-wide default ("").
+    let set = |name: &str, key: &str, value: &str| {
+        let (code, message) = incremental(&broker, 4, name, vec![op(key, 0, Some(value))], false);
+        assert_eq!(code, 0, "{message:?}");
+    };
+    set("0", "log.retention.ms", "1234");
+    set("", "log.segment.bytes", "2097152");
+    let (code, message) = incremental(
+        &broker,
+        4,
+        "0",
+        vec![op("log.retention.ms", 0, Some("-7"))],
+        false,
+    );
+    assert_eq!(code, 40, "{message:?}");
+    let check = |broker: &Broker| {
+        let got = raw_describe(broker, 4, "plain", &["retention.ms", "segment.bytes"]);
+        assert_eq!(
+            got,
+            vec![
+                ("retention.ms".to_owned(), "1234".to_owned(), 2, 5),
+                ("segment.bytes".to_owned(), "2097152".to_owned(), 3, 3),
+            ],
+            "DYNAMIC_BROKER_CONFIG and DYNAMIC_DEFAULT_BROKER_CONFIG"
+        );
+    };
+    check(&broker);
+    let (data_dir, port) = (broker.data_dir.clone(), broker.addr.port());
+    assert!(broker.stop().success());
+    let mut broker = Broker::start_in(&data_dir, port);
+    check(&broker);
+    // Deleting the broker's config falls back to the static default.
+    let (code, _) = incremental(
+        &broker,
+        4,
+        "0",
+        vec![op("log.retention.ms", 1, None)],
+        false,
+    );
+    assert_eq!(code, 0);
+    let got = raw_describe(&broker, 4, "plain", &["retention.ms"]);
+    assert_eq!(got[0].1, DEFAULT_RETENTION_MS);
+    assert_eq!(got[0].2, 5, "DEFAULT_CONFIG");
+    assert!(broker.stop().success());
+    drop(dir);
 }

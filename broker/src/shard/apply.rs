@@ -1,13 +1,10 @@
 //! Bringing a shard in line with a new topics snapshot from the controller:
 //! logs of deleted topics are removed, partitions this shard now owns are
-//! opened, and changed topic configs reach the open logs. The controller
+//! opened, and changed topic or dynamic broker configs reach the open logs. The controller
 //! sends snapshots one at a time and waits for every shard, so a shard
 //! never applies two at once.
 
-use std::collections::HashMap;
 use std::rc::Rc;
-
-use uuid::Uuid;
 
 use super::{Log, OwnedLog, Shard, ShardError};
 use crate::topics::TopicStore;
@@ -26,7 +23,7 @@ impl Shard {
     /// the first failure is returned.
     pub async fn apply_topics(&self, next: TopicStore) -> Result<(), ShardError> {
         let next = Rc::new(next);
-        let previous = std::mem::replace(&mut *self.topics.borrow_mut(), Rc::clone(&next));
+        *self.topics.borrow_mut() = Rc::clone(&next);
         let stale = self.take_stale_logs(&next);
         let mut first_error = None;
         for ((topic, partition), stale, log) in stale {
@@ -39,14 +36,9 @@ impl Shard {
                 });
             }
         }
-        let old_configs: HashMap<Uuid, &std::collections::BTreeMap<String, String>> = previous
-            .topics
-            .values()
-            .map(|t| (t.id, &t.configs))
-            .collect();
         for topic in next.topics.values() {
-            let config = self.topic_log_config(topic);
-            let configs_changed = old_configs.get(&topic.id) != Some(&&topic.configs);
+            // Topic overrides or dynamic broker configs may have changed.
+            let config = self.log_config_under(&next, topic);
             for (index, owner) in topic.partition_shards.iter().enumerate() {
                 if *owner != self.id {
                     continue;
@@ -54,7 +46,7 @@ impl Shard {
                 let partition =
                     i32::try_from(index).expect("partition counts are capped far below i32::MAX");
                 match self.log(&topic.name, partition) {
-                    Some(log) if configs_changed => log.set_config(config.clone()),
+                    Some(log) if log.config() != config => log.set_config(config.clone()),
                     Some(_) => {}
                     None => {
                         if let Err(e) = self.open_log(topic, partition, config.clone()).await {

@@ -131,12 +131,18 @@ impl Shard {
             .copied()
     }
 
-    /// The log configuration of a topic: broker defaults, then its overrides.
+    /// The log configuration of a topic under the current snapshot.
     pub fn topic_log_config(&self, topic: &TopicMeta) -> LogConfig {
+        self.log_config_under(&self.topics(), topic)
+    }
+
+    /// The log configuration of a topic under `store`: the broker's static
+    /// defaults, then the dynamic broker configs, then the topic's overrides.
+    fn log_config_under(&self, store: &TopicStore, topic: &TopicMeta) -> LogConfig {
         let mut config = self.config.topic_defaults.log_config();
-        for (name, value) in &topic.configs {
-            // Overrides were validated when they were set.
-            let _ = crate::topics::configs::apply(&mut config, name, value);
+        for (name, value) in store.effective_overrides(self.config.node_id, Some(topic)) {
+            // Validated when they were set.
+            let _ = crate::topics::configs::apply(&mut config, &name, &value);
         }
         config
     }

@@ -280,6 +280,32 @@ pub fn find(name: &str) -> Option<&'static Def> {
     DEFS.iter().find(|d| d.name == name)
 }
 
+/// The topic config a broker-level config (`log.retention.ms`) sets the
+/// default of; these are the broker configs that can be changed at run time.
+pub fn find_broker(broker_name: &str) -> Option<&'static Def> {
+    DEFS.iter().find(|d| d.broker_name == Some(broker_name))
+}
+
+/// A config by its topic-level or broker-level name, for what the two
+/// share (type, default).
+pub fn find_either(name: &str) -> Option<&'static Def> {
+    find(name).or_else(|| find_broker(name))
+}
+
+/// Validates a dynamic broker config set (broker-level names).
+pub fn validate_broker<'a>(
+    configs: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), (bool, String)> {
+    let mut check = LogConfig::default();
+    for (name, value) in configs {
+        match find_broker(name) {
+            Some(def) => apply(&mut check, def.name, value).map_err(|m| (false, m))?,
+            None => return Err((true, name.clone())),
+        }
+    }
+    Ok(())
+}
+
 fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
     value.trim().parse().map_err(|_| {
         format!("Invalid value {value} for configuration {name}: Not a number of the right type")
@@ -434,7 +460,7 @@ pub enum ConfigType {
 
 /// The Kafka type of a known topic config (as Kafka's `LogConfig` declares it).
 pub fn config_type(name: &str) -> ConfigType {
-    find(name).map_or(ConfigType::String, |d| d.kind)
+    find_either(name).map_or(ConfigType::String, |d| d.kind)
 }
 
 /// Whether a topic config is a list (so IncrementalAlterConfigs may APPEND
@@ -467,7 +493,14 @@ pub fn value_of(config: &LogConfig, name: &str) -> Option<String> {
         "retention.ms" => config.retention_ms.to_string(),
         "segment.bytes" => config.segment_bytes.to_string(),
         "segment.ms" => config.segment_ms.to_string(),
-        other => find(other)?.default.to_owned(),
+        other => {
+            let def = find_either(other)?;
+            if def.name != other {
+                // A broker-level name: the value of its topic config.
+                return value_of(config, def.name);
+            }
+            def.default.to_owned()
+        }
     })
 }
 

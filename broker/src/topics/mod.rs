@@ -40,6 +40,37 @@ pub struct TopicStore {
     pub cluster_id: String,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicMeta>,
+    /// Dynamic broker configs (Kafka's broker-level names, `log.retention.ms`)
+    /// by BROKER resource name: a node id, or "" for the cluster default.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// The BROKER resource name of the cluster-wide dynamic default.
+pub const CLUSTER_DEFAULT: &str = "";
+
+impl TopicStore {
+    /// The topic-level overrides in force for `topic` on broker `node`, in
+    /// topic-config names, lowest precedence first: the dynamic cluster
+    /// default, this broker's dynamic configs, the topic's own overrides.
+    pub fn effective_overrides(
+        &self,
+        node: i32,
+        topic: Option<&TopicMeta>,
+    ) -> BTreeMap<String, String> {
+        let mut merged = BTreeMap::new();
+        for layer in [CLUSTER_DEFAULT.to_owned(), node.to_string()] {
+            for (broker_name, value) in self.broker_configs.get(&layer).into_iter().flatten() {
+                if let Some(def) = configs::find_broker(broker_name) {
+                    merged.insert(def.name.to_owned(), value.clone());
+                }
+            }
+        }
+        if let Some(topic) = topic {
+            merged.extend(topic.configs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        merged
+    }
 }
 
 /// Why the store could not be read or written.
@@ -79,7 +110,7 @@ impl TopicStore {
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TopicStore {
                 cluster_id: cluster_id(Uuid::new_v4()),
-                topics: BTreeMap::new(),
+                ..TopicStore::default()
             }),
             Err(source) => Err(StoreError::Io { path, source }),
         }

@@ -1,11 +1,15 @@
 //! AlterConfigs (key 33), v0-2 (Kafka 4's range; legacy): replaces the
-//! whole override set of a topic (configs not listed are deleted), with
-//! validate-only. Also the code IncrementalAlterConfigs shares: resource
-//! checks, validation, and persisting and applying the result.
+//! whole override set of a topic or of a broker's dynamic configs (configs
+//! not listed are deleted), with validate-only. Also the code
+//! IncrementalAlterConfigs shares: resource checks, validation, and
+//! persisting and applying the result.
 //!
-//! Broker resources are refused with INVALID_REQUEST: Kelp has no dynamic
-//! broker configs yet (Kafka answers the same for a config it cannot update
-//! dynamically).
+//! A BROKER resource (this node's id, or "" for the cluster-wide default)
+//! takes the broker-level topic defaults (`log.retention.ms`,
+//! `message.max.bytes`, `min.insync.replicas`, ...): they apply at once to
+//! every topic without its own override. Static settings (`node.id`,
+//! `num.partitions`) are refused as Kafka refuses configs it cannot update
+//! dynamically.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -200,22 +204,66 @@ async fn alter(
         }
         RESOURCE_BROKER => {
             check_broker_name(shard, resource_name)?;
-            if names.is_empty() {
-                return Ok(());
+            let static_level = shard.config.topic_defaults.log_config();
+            let changed = shard
+                .controller()
+                .change(shard, |store| {
+                    let current = store
+                        .broker_configs
+                        .get(resource_name)
+                        .cloned()
+                        .unwrap_or_default();
+                    let new = change(&current, &static_level)?;
+                    configs::validate_broker(&new).map_err(|(unknown, message)| {
+                        if unknown {
+                            static_config_error(names, &message)
+                        } else {
+                            (ErrorCode::InvalidConfig, message)
+                        }
+                    })?;
+                    if validate_only || new == current {
+                        return Ok(false);
+                    }
+                    if new.is_empty() {
+                        store.broker_configs.remove(resource_name);
+                    } else {
+                        store.broker_configs.insert(resource_name.to_owned(), new);
+                    }
+                    Ok(true)
+                })
+                .await
+                .map_err(ChangeError::into_kafka)?;
+            if changed {
+                tracing::info!(broker = resource_name, "altered dynamic broker configs");
             }
-            Err((
-                ErrorCode::InvalidRequest,
-                format!(
-                    "Cannot update these configs dynamically: {} (Kelp has no dynamic broker configs; set them in the broker's config file)",
-                    names.join(", ")
-                ),
-            ))
+            Ok(())
         }
         other => Err((
             ErrorCode::InvalidRequest,
             format!("Unsupported resource type: {other}"),
         )),
     }
+}
+
+/// The answer for a broker config that cannot change at run time (or that
+/// Kelp does not know), as Kafka words it.
+fn static_config_error(names: &[String], name: &str) -> ConfigError {
+    let listed = if names.iter().any(|n| n == name) {
+        names
+            .iter()
+            .filter(|n| configs::find_broker(n).is_none())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        name.to_owned()
+    };
+    (
+        ErrorCode::InvalidRequest,
+        format!(
+            "Cannot update these configs dynamically: {listed} (set them in the broker's config file)"
+        ),
+    )
 }
 
 #[cfg(test)]

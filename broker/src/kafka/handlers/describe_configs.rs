@@ -2,13 +2,14 @@
 //! topic (resource type 2) or of this broker (type 4, named by its node
 //! id).
 //!
-//! A topic reports every config Kelp knows: an override with source
-//! DYNAMIC_TOPIC_CONFIG, otherwise the broker-level default with source
-//! STATIC_BROKER_CONFIG when the broker's config file changed it from the
-//! built-in default, DEFAULT_CONFIG when not. Broker configs are the
-//! broker-level defaults and are reported read-only: Kelp has no dynamic
-//! broker configs yet (IncrementalAlterConfigs and AlterConfigs refuse
-//! them).
+//! A topic reports every topic config of Kafka 4, each with the sources it
+//! has, highest first: the topic's override (DYNAMIC_TOPIC_CONFIG), this
+//! broker's dynamic config (DYNAMIC_BROKER_CONFIG), the cluster-wide
+//! dynamic default (DYNAMIC_DEFAULT_BROKER_CONFIG, the BROKER resource
+//! named ""), the broker's config file (STATIC_BROKER_CONFIG) and the
+//! built-in default (DEFAULT_CONFIG). A broker reports its topic-default
+//! configs the same way (alterable) and its static settings read-only; the
+//! "" resource reports the dynamic defaults that are set.
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -20,7 +21,7 @@ use crate::config::TopicDefaults;
 use crate::kafka::errors::ErrorCode;
 use crate::shard::Shard;
 use crate::topics::configs::{self, ConfigType};
-use crate::topics::{name, TopicMeta};
+use crate::topics::{name, TopicMeta, TopicStore, CLUSTER_DEFAULT};
 
 /// Resource type TOPIC.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -31,6 +32,10 @@ pub const RESOURCE_BROKER: i8 = 4;
 pub mod source {
     /// An override set on the topic.
     pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    /// A dynamic config of this broker.
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    /// The cluster-wide dynamic default.
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     /// Set in the broker's static configuration (Kelp's config file).
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     /// The built-in default.
@@ -106,13 +111,23 @@ pub fn describe(
                     format!("The topic '{name}' does not exist."),
                 )
             })?;
-            Ok(topic_entries(meta, &shard.config.topic_defaults))
+            Ok(topic_entries(
+                meta,
+                &shard.config.topic_defaults,
+                &store,
+                shard.config.node_id,
+            ))
         }
         RESOURCE_BROKER => {
             check_broker_name(shard, name)?;
+            let store = shard.topics();
+            if name == CLUSTER_DEFAULT {
+                return Ok(cluster_default_entries(&store));
+            }
             Ok(broker_entries(
                 shard.config.node_id,
                 &shard.config.topic_defaults,
+                &store,
             ))
         }
         other => Err((
@@ -122,11 +137,11 @@ pub fn describe(
     }
 }
 
-/// Checks a BROKER resource name: this node's id (the empty name, the
-/// cluster-wide default, has no configs here and is refused too).
+/// Checks a BROKER resource name: this node's id, or "" (the cluster-wide
+/// dynamic default).
 pub fn check_broker_name(shard: &Shard, name: &str) -> Result<(), (ErrorCode, String)> {
     let node = shard.config.node_id;
-    if name != node.to_string() {
+    if name != node.to_string() && name != CLUSTER_DEFAULT {
         return Err((
             ErrorCode::InvalidRequest,
             format!("Unexpected broker id, expected {node}, but received {name}"),
@@ -135,44 +150,96 @@ pub fn check_broker_name(shard: &Shard, name: &str) -> Result<(), (ErrorCode, St
     Ok(())
 }
 
-/// Every known config of a topic.
-pub fn topic_entries(meta: &TopicMeta, defaults: &TopicDefaults) -> Vec<Entry> {
+/// The synonyms of a config, highest precedence first, from the dynamic
+/// layers that set it, the broker's config file (when it differs from the
+/// built-in default) and the built-in default.
+fn layered(
+    dynamic: Vec<(String, String, i8)>,
+    broker_name: &str,
+    static_value: String,
+    default_value: String,
+) -> Vec<(String, String, i8)> {
+    let mut synonyms = dynamic;
+    if static_value != default_value {
+        synonyms.push((
+            broker_name.to_owned(),
+            static_value,
+            source::STATIC_BROKER_CONFIG,
+        ));
+    }
+    synonyms.push((
+        broker_name.to_owned(),
+        default_value,
+        source::DEFAULT_CONFIG,
+    ));
+    synonyms
+}
+
+/// The dynamic broker-level values of `def` in force on `node`: this
+/// broker's, then the cluster default.
+fn dynamic_broker_values(
+    def: &configs::Def,
+    store: &TopicStore,
+    node: i32,
+) -> Vec<(String, String, i8)> {
+    let Some(broker_name) = def.broker_name else {
+        return Vec::new();
+    };
+    [
+        (node.to_string(), source::DYNAMIC_BROKER_CONFIG),
+        (
+            CLUSTER_DEFAULT.to_owned(),
+            source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(layer, source)| {
+        let value = store.broker_configs.get(&layer)?.get(broker_name)?;
+        Some((broker_name.to_owned(), value.clone(), source))
+    })
+    .collect()
+}
+
+/// Every topic config of a topic.
+pub fn topic_entries(
+    meta: &TopicMeta,
+    defaults: &TopicDefaults,
+    store: &TopicStore,
+    node: i32,
+) -> Vec<Entry> {
     let effective = defaults.log_config();
     let builtin = TopicDefaults::default().log_config();
     configs::DEFS
         .iter()
-        .map(|def| def.name)
-        .map(|name| {
-            let default_value = configs::value_of(&builtin, name).unwrap_or_default();
-            let broker_value = configs::value_of(&effective, name).unwrap_or_default();
-            let broker_name = configs::broker_synonym(name).unwrap_or(name).to_owned();
-            let mut synonyms = Vec::new();
+        .map(|def| {
+            let name = def.name;
+            let mut dynamic = Vec::new();
             if let Some(value) = meta.configs.get(name) {
-                synonyms.push((name.to_owned(), value.clone(), source::DYNAMIC_TOPIC_CONFIG));
+                dynamic.push((name.to_owned(), value.clone(), source::DYNAMIC_TOPIC_CONFIG));
             }
-            if broker_value != default_value {
-                synonyms.push((
-                    broker_name.clone(),
-                    broker_value,
-                    source::STATIC_BROKER_CONFIG,
-                ));
-            }
-            synonyms.push((broker_name, default_value, source::DEFAULT_CONFIG));
+            dynamic.extend(dynamic_broker_values(def, store, node));
+            let synonyms = layered(
+                dynamic,
+                def.broker_name.unwrap_or(name),
+                configs::value_of(&effective, name).unwrap_or_default(),
+                configs::value_of(&builtin, name).unwrap_or_default(),
+            );
             let (_, value, source) = synonyms[0].clone();
             Entry {
                 name: name.to_owned(),
                 value,
                 source,
                 read_only: false,
-                config_type: configs::config_type(name),
+                config_type: def.kind,
                 synonyms,
             }
         })
         .collect()
 }
 
-/// The broker-level configs this broker reports (read-only for now).
-pub fn broker_entries(node_id: i32, defaults: &TopicDefaults) -> Vec<Entry> {
+/// The configs of this broker: its static settings (read-only) and the
+/// topic defaults, which can be changed at run time.
+pub fn broker_entries(node_id: i32, defaults: &TopicDefaults, store: &TopicStore) -> Vec<Entry> {
     let builtin = TopicDefaults::default();
     let mut entries = vec![entry(
         "node.id",
@@ -193,19 +260,50 @@ pub fn broker_entries(node_id: i32, defaults: &TopicDefaults) -> Vec<Entry> {
         ConfigType::Boolean,
     ));
     let (effective, builtin) = (defaults.log_config(), builtin.log_config());
-    for name in configs::DEFS.iter().map(|def| def.name) {
-        let Some(broker_name) = configs::broker_synonym(name) else {
+    for def in configs::DEFS {
+        let Some(broker_name) = def.broker_name else {
             continue;
         };
-        entries.push(entry(
+        let synonyms = layered(
+            dynamic_broker_values(def, store, node_id),
             broker_name,
-            configs::value_of(&effective, name).unwrap_or_default(),
-            configs::value_of(&builtin, name).unwrap_or_default(),
-            configs::config_type(name),
-        ));
+            configs::value_of(&effective, def.name).unwrap_or_default(),
+            configs::value_of(&builtin, def.name).unwrap_or_default(),
+        );
+        let (_, value, source) = synonyms[0].clone();
+        entries.push(Entry {
+            name: broker_name.to_owned(),
+            value,
+            source,
+            read_only: false,
+            config_type: def.kind,
+            synonyms,
+        });
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     entries
+}
+
+/// The cluster-wide dynamic defaults that are set.
+pub fn cluster_default_entries(store: &TopicStore) -> Vec<Entry> {
+    store
+        .broker_configs
+        .get(CLUSTER_DEFAULT)
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| Entry {
+            name: name.clone(),
+            value: value.clone(),
+            source: source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+            read_only: false,
+            config_type: configs::config_type(name),
+            synonyms: vec![(
+                name.clone(),
+                value.clone(),
+                source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+            )],
+        })
+        .collect()
 }
 
 fn entry(name: &str, value: String, default: String, config_type: ConfigType) -> Entry {
@@ -285,7 +383,12 @@ mod tests {
             segment_bytes: 1 << 20,
             ..TopicDefaults::default()
         };
-        let entries = topic_entries(&topic(&[("retention.ms", "1000")]), &defaults);
+        let entries = topic_entries(
+            &topic(&[("retention.ms", "1000")]),
+            &defaults,
+            &TopicStore::default(),
+            0,
+        );
         assert_eq!(entries.len(), configs::DEFS.len());
         let retention = find(&entries, "retention.ms");
         assert_eq!(
@@ -308,12 +411,12 @@ mod tests {
     }
 
     #[test]
-    fn broker_entries_are_read_only_defaults() {
+    fn broker_entries_report_static_and_dynamic_sources() {
         let defaults = TopicDefaults {
             num_partitions: 3,
             ..TopicDefaults::default()
         };
-        let entries = broker_entries(7, &defaults);
+        let entries = broker_entries(7, &defaults, &TopicStore::default());
         let partitions = find(&entries, "num.partitions");
         assert_eq!(
             (partitions.value.as_str(), partitions.source),
@@ -322,13 +425,80 @@ mod tests {
         let retention = find(&entries, "log.retention.ms");
         assert_eq!(retention.source, source::DEFAULT_CONFIG);
         assert_eq!(find(&entries, "node.id").value, "7");
-        assert!(entries.iter().all(|e| e.read_only));
+        assert!(find(&entries, "node.id").read_only);
+        assert!(!retention.read_only, "topic defaults change at run time");
+    }
+
+    #[test]
+    fn dynamic_broker_layers_rank_between_topic_and_static() {
+        let mut store = TopicStore::default();
+        let layer = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        store.broker_configs.insert(
+            CLUSTER_DEFAULT.to_owned(),
+            layer(&[
+                ("log.retention.ms", "5000"),
+                ("log.segment.bytes", "2000000"),
+            ]),
+        );
+        store
+            .broker_configs
+            .insert("7".to_owned(), layer(&[("log.retention.ms", "6000")]));
+        let defaults = TopicDefaults::default();
+        let entries = topic_entries(
+            &topic(&[("segment.bytes", "3000000")]),
+            &defaults,
+            &store,
+            7,
+        );
+        let retention = find(&entries, "retention.ms");
+        assert_eq!(
+            (retention.value.as_str(), retention.source),
+            ("6000", source::DYNAMIC_BROKER_CONFIG)
+        );
+        let sources: Vec<i8> = retention.synonyms.iter().map(|s| s.2).collect();
+        assert_eq!(
+            sources,
+            vec![
+                source::DYNAMIC_BROKER_CONFIG,
+                source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                source::DEFAULT_CONFIG
+            ]
+        );
+        let segment = find(&entries, "segment.bytes");
+        assert_eq!(
+            (segment.value.as_str(), segment.source),
+            ("3000000", source::DYNAMIC_TOPIC_CONFIG)
+        );
+        // Another broker sees only the cluster default.
+        let other = topic_entries(&topic(&[]), &defaults, &store, 8);
+        assert_eq!(find(&other, "retention.ms").value, "5000");
+        let broker = broker_entries(7, &defaults, &store);
+        assert_eq!(find(&broker, "log.retention.ms").value, "6000");
+        let cluster = cluster_default_entries(&store);
+        assert_eq!(cluster.len(), 2);
+        assert!(cluster
+            .iter()
+            .all(|e| e.source == source::DYNAMIC_DEFAULT_BROKER_CONFIG));
+        // The log config follows the same layers.
+        let overrides = store.effective_overrides(7, None);
+        assert_eq!(overrides["retention.ms"], "6000");
+        assert_eq!(overrides["segment.bytes"], "2000000");
     }
 
     #[test]
     fn config_type_is_set_only_from_v3() {
         use kafka_protocol::protocol::Encodable;
-        let entries = topic_entries(&topic(&[]), &TopicDefaults::default());
+        let entries = topic_entries(
+            &topic(&[]),
+            &TopicDefaults::default(),
+            &TopicStore::default(),
+            0,
+        );
         for version in 1..=4 {
             let result = wire(entries[0].clone(), true, version);
             assert_eq!(result.config_type != 0, version >= 3);

@@ -1,7 +1,7 @@
 //! IncrementalAlterConfigs (key 44), v0-1 (Kafka 4's range): SET, DELETE,
-//! APPEND and SUBTRACT on a topic's overrides, with validate-only; the
-//! result is saved and applied live to the topic's partition logs. Broker
-//! resources are refused (see [`super::alter_configs`]).
+//! APPEND and SUBTRACT on a topic's overrides or a broker's dynamic configs
+//! (see [`super::alter_configs`]), with validate-only; the result is saved
+//! and applied live to the partition logs it concerns.
 
 use std::collections::BTreeMap;
 
@@ -90,7 +90,7 @@ pub fn apply_ops(
                 } else {
                     "SUBTRACT"
                 };
-                if configs::find(&name).is_none() {
+                if configs::find_either(&name).is_none() {
                     return Err((
                         ErrorCode::InvalidConfig,
                         format!("Unknown topic config name: {name}"),

@@ -192,10 +192,11 @@ async fn partition_owner(
         .ok_or(ErrorCode::UnknownTopicOrPartition)?;
     if acks == -1 {
         let topics = shard.topics();
-        let min_insync = topics
-            .topics
-            .get(topic)
-            .map_or(1, |meta| configs::min_insync_replicas(&meta.configs));
+        let min_insync = topics.topics.get(topic).map_or(1, |meta| {
+            configs::min_insync_replicas(
+                &topics.effective_overrides(shard.config.node_id, Some(meta)),
+            )
+        });
         if min_insync > IN_SYNC_REPLICAS {
             return Err(ErrorCode::NotEnoughReplicas);
         }
