@@ -4,10 +4,16 @@
 //! sends snapshots one at a time and waits for every shard, so a shard
 //! never applies two at once.
 
+use std::cell::RefCell;
 use std::rc::Rc;
+
+use futures_util::StreamExt;
 
 use super::{Log, OwnedLog, Shard, ShardError};
 use crate::topics::TopicStore;
+
+/// Logs a shard opens or closes at once.
+pub(crate) const CONCURRENT_LOG_OPS: usize = 64;
 
 /// What to do with a log the new snapshot no longer gives this shard.
 enum Stale {
@@ -25,17 +31,29 @@ impl Shard {
         let next = Rc::new(next);
         *self.topics.borrow_mut() = Rc::clone(&next);
         let stale = self.take_stale_logs(&next);
-        let mut first_error = None;
-        for ((topic, partition), stale, log) in stale {
-            if let Err(e) = remove_log(log, &stale).await {
-                tracing::error!(topic, partition, error = %e, "removing partition failed");
-                first_error.get_or_insert(ShardError::Storage {
-                    topic,
-                    partition,
-                    source: e,
-                });
-            }
-        }
+        let first_error = RefCell::new(None);
+        let fail = |e: ShardError| {
+            tracing::error!(error = %e, "applying topic metadata failed");
+            first_error.borrow_mut().get_or_insert(e);
+        };
+        let fail = &fail;
+        // Many partitions open and close at once (a restart, a big topic):
+        // their small reads, writes and fsyncs overlap.
+        futures_util::stream::iter(stale)
+            .for_each_concurrent(
+                CONCURRENT_LOG_OPS,
+                |((topic, partition), stale, log)| async move {
+                    if let Err(source) = remove_log(log, &stale).await {
+                        fail(ShardError::Storage {
+                            topic,
+                            partition,
+                            source,
+                        });
+                    }
+                },
+            )
+            .await;
+        let mut to_open = Vec::new();
         for topic in next.topics.values() {
             // Topic overrides or dynamic broker configs may have changed.
             let config = self.log_config_under(&next, topic);
@@ -48,15 +66,21 @@ impl Shard {
                 match self.log(&topic.name, partition) {
                     Some(log) if log.config() != config => log.set_config(config.clone()),
                     Some(_) => {}
-                    None => {
-                        if let Err(e) = self.open_log(topic, partition, config.clone()).await {
-                            tracing::error!(error = %e, "opening partition failed");
-                            first_error.get_or_insert(e);
-                        }
-                    }
+                    None => to_open.push((topic, partition, config.clone())),
                 }
             }
         }
+        futures_util::stream::iter(to_open)
+            .for_each_concurrent(
+                CONCURRENT_LOG_OPS,
+                |(topic, partition, config)| async move {
+                    if let Err(e) = self.open_log(topic, partition, config).await {
+                        fail(e);
+                    }
+                },
+            )
+            .await;
+        let first_error = first_error.into_inner();
         first_error.map_or(Ok(()), Err)
     }
 

@@ -201,12 +201,18 @@ impl Shard {
 
     /// Flushes and closes every log, for a clean shutdown.
     pub async fn close(&self) {
+        use futures_util::StreamExt;
         let logs: Vec<((String, i32), OwnedLog)> = self.logs.borrow_mut().drain().collect();
-        for ((topic, partition), owned) in logs {
-            if let Err(e) = owned.log.close().await {
-                tracing::error!(topic, partition, error = %e, "closing partition failed");
-            }
-        }
+        futures_util::stream::iter(logs)
+            .for_each_concurrent(
+                apply::CONCURRENT_LOG_OPS,
+                |((topic, partition), owned)| async move {
+                    if let Err(e) = owned.log.close().await {
+                        tracing::error!(topic, partition, error = %e, "closing partition failed");
+                    }
+                },
+            )
+            .await;
     }
 
     /// Closes this shard's end of the mesh; the last step of shutdown.
