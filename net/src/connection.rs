@@ -15,12 +15,12 @@
 //! At shutdown ([`Shutdown::trigger`]) a connection stops reading: requests
 //! already read are still handled and answered in order, then it closes.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use futures_lite::future::or;
@@ -30,6 +30,7 @@ use glommio::Task;
 
 use crate::frame::{FrameDecoder, FrameError, DEFAULT_MAX_FRAME_BYTES};
 use crate::header::{parse_request, HeaderError, RequestHeader};
+use crate::shared_stream::SharedStream;
 use crate::shutdown::Shutdown;
 
 /// Limits of one connection, set at start-up.
@@ -124,7 +125,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     H: RequestHandler,
 {
-    let stream = SharedStream(Rc::new(RefCell::new(stream)));
+    let stream = SharedStream::new(stream);
     let (sender, receiver) = local_channel::new_unbounded();
     let admission = Rc::new(Admission::new(&limits));
     let reader = read_requests(
@@ -327,46 +328,6 @@ impl Drop for Slot {
         if let Some(waker) = admission.waiter.take() {
             waker.wake();
         }
-    }
-}
-
-/// The stream shared by the reader and the writer of one connection (one thread, so no lock).
-///
-/// Each poll borrows the stream only for that call and never across an await,
-/// and polls do not nest, so the `RefCell` borrow cannot conflict.
-struct SharedStream<S>(Rc<RefCell<S>>);
-
-impl<S> Clone for SharedStream<S> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for SharedStream<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for SharedStream<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
     }
 }
 

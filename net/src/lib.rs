@@ -11,6 +11,7 @@
 //! - [`codec`]: request bodies in and framed responses out, on the `kafka-protocol` crate
 //!   (vendored with a decoder allocation fix, see `vendor/kafka-protocol/KELP-PATCH.md`).
 //! - [`connection`]: one connection's loop: pipelined handling, responses in request order.
+//! - [`shared_stream`]: one stream read and written by two tasks of a thread.
 //! - [`shutdown`]: the stop signal connections watch to drain and close.
 //!
 //! # Fuzzing
@@ -23,6 +24,7 @@ pub mod codec;
 pub mod connection;
 pub mod frame;
 pub mod header;
+pub mod shared_stream;
 pub mod shutdown;
 pub mod versions;
 
