@@ -12,8 +12,11 @@
 //! - [`topics`]: topic metadata, names, configs, partition placement.
 //! - [`kafka`]: the API registry, error codes, dispatcher and one handler
 //!   module per Kafka API.
+//! - [`cli`]: the `kelp topic|produce|consume|group|cluster` commands, a
+//!   client of any Kafka-compatible broker.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod controller;
 pub mod kafka;
