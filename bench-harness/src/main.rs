@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kelp_bench::run::{run, Options};
+use kelp_bench::run::{run, Client, Options};
 use kelp_bench::scenario::{Rate, Scenario};
 
 /// Load generator and latency recorder for Kafka-compatible brokers.
@@ -62,6 +62,9 @@ struct Args {
     /// Where result files go.
     #[arg(long, default_value = "target/kelp-bench")]
     out: PathBuf,
+    /// The producers' client: kelp (kelp-client) or rdkafka (librdkafka, a cross-check).
+    #[arg(long, default_value = "kelp", value_parser = ["kelp", "rdkafka"])]
+    client: String,
 }
 
 fn main() -> ExitCode {
@@ -78,9 +81,20 @@ fn main() -> ExitCode {
         eprintln!("kelp-bench: {e}");
         return ExitCode::FAILURE;
     }
+    // A cross-check run keeps its files apart from the kelp-client run's.
+    let out_dir = if args.client == "rdkafka" {
+        args.out.join("rdkafka")
+    } else {
+        args.out.clone()
+    };
     let options = Options {
         bootstrap: args.bootstrap.clone(),
-        out_dir: args.out.clone(),
+        out_dir,
+        client: if args.client == "rdkafka" {
+            Client::Rdkafka
+        } else {
+            Client::Kelp
+        },
     };
     match run(&scenario, &options) {
         Ok(report) => {

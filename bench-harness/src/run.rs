@@ -22,6 +22,16 @@ use crate::workload::{consume, produce, Payloads, ProducerPlan};
 /// How long the probe of a `half-of-max` run measures the top rate.
 const PROBE: Duration = Duration::from_secs(5);
 
+/// Which client drives the producers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// kelp-client on glommio, the harness's own.
+    Kelp,
+    /// librdkafka through the rdkafka crate (produce scenarios only), to
+    /// cross-check the harness against a client nobody here wrote.
+    Rdkafka,
+}
+
 /// Where and how to run.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -29,6 +39,8 @@ pub struct Options {
     pub bootstrap: String,
     /// Where result files go.
     pub out_dir: PathBuf,
+    /// The producers' client.
+    pub client: Client,
 }
 
 /// Why a run could not finish.
@@ -156,25 +168,37 @@ fn measure(
     let epoch = Instant::now();
     let cores = scenario.harness_cores;
     let tickets = Arc::new(AtomicUsize::new(0));
-    let pool = {
+    let workers = if options.client == Client::Rdkafka {
+        if scenario.workload != Workload::Produce || rate.is_some() {
+            return Err(RunError::Client(
+                "--client rdkafka runs produce scenarios at full speed only".to_owned(),
+            ));
+        }
+        let threads =
+            crate::rdkafka_producer::start(scenario, &options.bootstrap, &progress, epoch)
+                .map_err(|e| RunError::Client(e.to_string()))?;
+        Workers::Threads(threads)
+    } else {
         let (scenario, bootstrap, progress) = (
             scenario.clone(),
             options.bootstrap.clone(),
             Arc::clone(&progress),
         );
-        LocalExecutorPoolBuilder::new(PoolPlacement::Unbound(cores))
-            .name("kelp-bench")
-            .on_all_shards(move || async move {
-                let core = tickets.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = core_main(
-                    core, scenario, bootstrap, partitions, rate, &progress, epoch,
-                )
-                .await
-                {
-                    progress.fail(format!("cannot reach the broker: {e}"));
-                }
-            })
-            .map_err(|e| RunError::Executor(e.to_string()))?
+        Workers::Pool(
+            LocalExecutorPoolBuilder::new(PoolPlacement::Unbound(cores))
+                .name("kelp-bench")
+                .on_all_shards(move || async move {
+                    let core = tickets.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = core_main(
+                        core, scenario, bootstrap, partitions, rate, &progress, epoch,
+                    )
+                    .await
+                    {
+                        progress.fail(format!("cannot reach the broker: {e}"));
+                    }
+                })
+                .map_err(|e| RunError::Executor(e.to_string()))?,
+        )
     };
     let mut produce_ack = Latencies::default();
     let mut end_to_end = Latencies::default();
@@ -226,9 +250,7 @@ fn measure(
     );
     progress.measuring.store(false, Ordering::Relaxed);
     progress.stop.store(true, Ordering::Relaxed);
-    for result in pool.join_all() {
-        result.map_err(|e| RunError::Executor(e.to_string()))?;
-    }
+    workers.join()?;
     merge(&mut produce_ack, &mut end_to_end);
     if let Some(why) = progress.failure() {
         return Err(RunError::Client(why));
@@ -253,6 +275,34 @@ fn measure(
         end_to_end: end_to_end.summary(),
     };
     Ok((report, produce_ack, end_to_end))
+}
+
+/// What runs the clients.
+enum Workers {
+    /// Glommio executors with kelp-client.
+    Pool(glommio::PoolThreadHandles<()>),
+    /// librdkafka producer threads.
+    Threads(Vec<std::thread::JoinHandle<()>>),
+}
+
+impl Workers {
+    fn join(self) -> Result<(), RunError> {
+        match self {
+            Workers::Pool(pool) => {
+                for result in pool.join_all() {
+                    result.map_err(|e| RunError::Executor(e.to_string()))?;
+                }
+            }
+            Workers::Threads(threads) => {
+                for thread in threads {
+                    thread
+                        .join()
+                        .map_err(|_| RunError::Executor("a producer thread panicked".to_owned()))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One harness core: its share of the producers and consumers.
