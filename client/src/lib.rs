@@ -30,7 +30,6 @@ pub mod consumer;
 pub mod error;
 pub mod metadata;
 pub mod producer;
-mod signal;
 
 pub use admin::{Admin, PartitionInfo, TopicDescription, TopicInfo};
 pub use config::ClientConfig;

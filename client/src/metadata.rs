@@ -16,7 +16,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::config::ClientConfig;
 use crate::connection::Connection;
 use crate::error::Error;
-use crate::signal::Signal;
+use kelp_net::signal::Signal;
 
 /// Kafka's UNKNOWN_TOPIC_OR_PARTITION.
 pub(crate) const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;

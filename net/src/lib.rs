@@ -12,6 +12,7 @@
 //!   (vendored with a decoder allocation fix, see `vendor/kafka-protocol/KELP-PATCH.md`).
 //! - [`connection`]: one connection's loop: pipelined handling, responses in request order.
 //! - [`shared_stream`]: one stream read and written by two tasks of a thread.
+//! - [`signal`]: a single-threaded change notification with generations.
 //! - [`shutdown`]: the stop signal connections watch to drain and close.
 //!
 //! # Fuzzing
@@ -26,6 +27,7 @@ pub mod frame;
 pub mod header;
 pub mod shared_stream;
 pub mod shutdown;
+pub mod signal;
 pub mod versions;
 
 pub use codec::{

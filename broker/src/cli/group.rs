@@ -291,6 +291,9 @@ pub async fn fetch_committed(
     };
     // (topic, partition, committed offset, error code), whichever shape the version answers in.
     let mut answers: Vec<(String, i32, i64, i16)> = Vec::new();
+    let mut take = |topic: &str, partition: i32, offset: i64, error: i16| {
+        answers.push((topic.to_owned(), partition, offset, error));
+    };
     if version >= 8 {
         for answer in &response.groups {
             if let Some(error) = kafka_error(answer.error_code, None) {
@@ -298,12 +301,12 @@ pub async fn fetch_committed(
             }
             for t in &answer.topics {
                 for p in &t.partitions {
-                    answers.push((
-                        t.name.as_str().to_owned(),
+                    take(
+                        t.name.as_str(),
                         p.partition_index,
                         p.committed_offset,
                         p.error_code,
-                    ));
+                    );
                 }
             }
         }
@@ -313,12 +316,12 @@ pub async fn fetch_committed(
         }
         for t in &response.topics {
             for p in &t.partitions {
-                answers.push((
-                    t.name.as_str().to_owned(),
+                take(
+                    t.name.as_str(),
                     p.partition_index,
                     p.committed_offset,
                     p.error_code,
-                ));
+                );
             }
         }
     }

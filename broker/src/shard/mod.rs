@@ -6,18 +6,17 @@
 //! - [`scatter`]: a request split per owning shard, answers in request order.
 //! - [`apply`]: bringing the shard's logs in line with a new topics snapshot.
 //! - [`maintenance`]: background retention and compaction.
-//! - [`notify`]: the append notification long-polling fetches wait on.
 
 pub mod apply;
 pub mod maintenance;
 pub mod mesh;
-pub mod notify;
 pub mod scatter;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use kelp_net::signal::Signal;
 use kelp_net::Shutdown;
 use kelp_storage::io::DmaStorage;
 use kelp_storage::log::LogContext;
@@ -28,7 +27,6 @@ use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::topics::{partition_dir, ShardId, TopicMeta, TopicStore};
 use mesh::Mesh;
-use notify::Notify;
 
 /// A partition log as the broker holds it.
 pub type Log = Rc<PartitionLog<DmaStorage>>;
@@ -73,7 +71,7 @@ pub struct Shard {
     clock: Rc<dyn Clock>,
     next_log_id: Cell<u64>,
     /// Signalled after appends, for long-polling fetches.
-    pub appended: Notify,
+    pub appended: Signal,
     /// Set at shutdown: connections stop reading, fetches stop waiting.
     pub stopping: Rc<Shutdown>,
     mesh: Mesh,
@@ -96,7 +94,7 @@ impl Shard {
             logs: RefCell::new(HashMap::new()),
             clock: Rc::new(SystemClock),
             next_log_id: Cell::new(0),
-            appended: Notify::default(),
+            appended: Signal::default(),
             stopping: Rc::new(Shutdown::default()),
             mesh,
         })

@@ -47,8 +47,8 @@ pub use partitioner::{murmur2, Partitioner};
 use crate::config::ClientConfig;
 use crate::error::Error;
 use crate::metadata::Cluster;
-use crate::signal::Signal;
 use accumulator::{Accumulator, BatchLimits, Wake};
+use kelp_net::signal::Signal;
 
 /// How the producer batches and sends.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -244,7 +244,7 @@ async fn wait_for_appends(
 async fn wait_on_owner(shard: &Shard, seen: &[(String, i32, i64)], deadline: Instant) {
     loop {
         // Taken before the check, so an append in between is not missed.
-        let appended = shard.appended.notified();
+        let seen_generation = shard.appended.generation();
         let grown = seen.iter().any(|(topic, partition, end)| {
             shard
                 .log(topic, *partition)
@@ -254,6 +254,7 @@ async fn wait_on_owner(shard: &Shard, seen: &[(String, i32, i64)], deadline: Ins
         if grown || now >= deadline || shard.stopping.is_triggered() {
             return;
         }
+        let appended = shard.appended.changed(seen_generation);
         let timer = glommio::timer::sleep(deadline - now);
         let stopping = shard.stopping.triggered();
         futures_util::pin_mut!(appended, timer, stopping);

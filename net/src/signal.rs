@@ -1,4 +1,5 @@
-//! A single-threaded "something changed" signal: waiters re-check their condition after each change.
+//! A single-threaded "something changed" signal: waiters re-check their
+//! condition after each change (a batch was appended, a buffer drained).
 //!
 //! A generation counter rather than a flag, so a change between checking a
 //! condition and starting to wait is never lost: the waiter passes the
@@ -10,19 +11,19 @@ use std::task::{Poll, Waker};
 
 /// Wakes every waiter when [`Signal::notify`] is called.
 #[derive(Debug, Default)]
-pub(crate) struct Signal {
+pub struct Signal {
     generation: Cell<u64>,
     waiters: RefCell<Vec<Waker>>,
 }
 
 impl Signal {
     /// The current generation; pass it to [`Signal::changed`].
-    pub(crate) fn generation(&self) -> u64 {
+    pub fn generation(&self) -> u64 {
         self.generation.get()
     }
 
     /// Bumps the generation and wakes every waiter.
-    pub(crate) fn notify(&self) {
+    pub fn notify(&self) {
         self.generation.set(self.generation.get().wrapping_add(1));
         // Taken out first so a woken waiter's re-registration cannot meet a live borrow.
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
@@ -32,7 +33,7 @@ impl Signal {
     }
 
     /// Resolves once the generation differs from `seen`.
-    pub(crate) async fn changed(&self, seen: u64) {
+    pub async fn changed(&self, seen: u64) {
         poll_fn(|cx| {
             if self.generation.get() != seen {
                 return Poll::Ready(());
@@ -44,5 +45,30 @@ impl Signal {
             Poll::Pending
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    #[test]
+    fn a_change_after_the_generation_was_read_is_not_missed() {
+        glommio::LocalExecutor::default().run(async {
+            let signal = Rc::new(Signal::default());
+            let seen = signal.generation();
+            signal.notify();
+            // Changed since `seen`: returns at once.
+            signal.changed(seen).await;
+            let seen = signal.generation();
+            let waiter = {
+                let signal = Rc::clone(&signal);
+                glommio::spawn_local(async move { signal.changed(seen).await })
+            };
+            glommio::yield_if_needed().await;
+            signal.notify();
+            waiter.await;
+        });
     }
 }
