@@ -504,15 +504,6 @@ pub fn value_of(config: &LogConfig, name: &str) -> Option<String> {
     })
 }
 
-/// `min.insync.replicas` of a topic with these overrides.
-pub fn min_insync_replicas(overrides: &std::collections::BTreeMap<String, String>) -> i32 {
-    overrides
-        .get("min.insync.replicas")
-        // Validated when set.
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1)
-}
-
 /// Validates a whole override set (every name known, every value legal).
 pub fn validate<'a>(
     overrides: impl IntoIterator<Item = (&'a String, &'a String)>,
@@ -606,9 +597,5 @@ mod more_tests {
         apply(&mut config, "leader.replication.throttled.replicas", "*").unwrap();
         apply(&mut config, "message.timestamp.type", "LogAppendTime").unwrap();
         assert_eq!(config.timestamp_type, TimestampType::LogAppendTime);
-        let overrides =
-            std::collections::BTreeMap::from([("min.insync.replicas".to_owned(), "3".to_owned())]);
-        assert_eq!(min_insync_replicas(&overrides), 3);
-        assert_eq!(min_insync_replicas(&Default::default()), 1);
     }
 }

@@ -71,6 +71,30 @@ impl TopicStore {
         }
         merged
     }
+
+    /// The override in force for one config of `topic` on broker `node`,
+    /// by the same precedence as [`TopicStore::effective_overrides`] but
+    /// without building the whole set (the produce path asks per partition).
+    pub fn override_of<'a>(
+        &'a self,
+        node: i32,
+        topic: &'a TopicMeta,
+        name: &str,
+    ) -> Option<&'a str> {
+        if let Some(value) = topic.configs.get(name) {
+            return Some(value);
+        }
+        let broker_name = configs::find(name)?.broker_name?;
+        let layer = |wanted: &dyn Fn(&str) -> bool| {
+            self.broker_configs
+                .iter()
+                .find(|(resource, _)| wanted(resource))
+                .and_then(|(_, layer)| layer.get(broker_name))
+                .map(String::as_str)
+        };
+        layer(&|resource| resource.parse::<i32>() == Ok(node))
+            .or_else(|| layer(&|resource| resource == CLUSTER_DEFAULT))
+    }
 }
 
 /// Why the store could not be read or written.

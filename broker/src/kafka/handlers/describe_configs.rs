@@ -488,6 +488,15 @@ mod tests {
         let overrides = store.effective_overrides(7, None);
         assert_eq!(overrides["retention.ms"], "6000");
         assert_eq!(overrides["segment.bytes"], "2000000");
+        // One config at a time, with the same precedence.
+        let plain = topic(&[("segment.bytes", "3000000")]);
+        assert_eq!(store.override_of(7, &plain, "retention.ms"), Some("6000"));
+        assert_eq!(store.override_of(8, &plain, "retention.ms"), Some("5000"));
+        assert_eq!(
+            store.override_of(7, &plain, "segment.bytes"),
+            Some("3000000")
+        );
+        assert_eq!(store.override_of(7, &plain, "min.insync.replicas"), None);
     }
 
     #[test]

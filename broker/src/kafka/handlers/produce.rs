@@ -19,7 +19,6 @@ use crate::kafka::handlers::create_topics::auto_create;
 use crate::kafka::ConnectionTurn;
 use crate::shard::scatter::{regroup, scatter, scatter_or};
 use crate::shard::{Log, Shard};
-use crate::topics::configs;
 use crate::topics::ShardId;
 
 /// The leader epoch this single-node broker stamps into batches.
@@ -192,11 +191,13 @@ async fn partition_owner(
         .ok_or(ErrorCode::UnknownTopicOrPartition)?;
     if acks == -1 {
         let topics = shard.topics();
-        let min_insync = topics.topics.get(topic).map_or(1, |meta| {
-            configs::min_insync_replicas(
-                &topics.effective_overrides(shard.config.node_id, Some(meta)),
-            )
-        });
+        let min_insync = topics
+            .topics
+            .get(topic)
+            .and_then(|meta| topics.override_of(shard.config.node_id, meta, "min.insync.replicas"))
+            // Validated when set.
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(1);
         if min_insync > IN_SYNC_REPLICAS {
             return Err(ErrorCode::NotEnoughReplicas);
         }
