@@ -23,4 +23,4 @@ wait $stat || true
 # included (the JSON's messages_whole_run).
 messages=$(python3 -c "import json; print(json.load(open('$out/$scenario.json'))['messages_whole_run'])")
 echo "per message ($messages messages, warm-up included):"
-awk -F, -v n="$messages" '$1 ~ /^[0-9.]+$/ && $3 != "" { printf "  %-45s %14.3f\n", $3, $1 / n }' "$out/$scenario.stat"
+awk -F, -v n="$messages" '$1 ~ /^[0-9.]+$/ && $3 != "" { printf "  %-45s %14.6f %s\n", $3, $1 / n, $2 }' "$out/$scenario.stat"
