@@ -1,44 +1,31 @@
 //! A one-shot, single-threaded stop signal: connections watch it to stop
 //! reading new requests while the ones in flight finish and are answered.
 
-use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
-use std::task::{Poll, Waker};
+use crate::signal::Signal;
 
 /// Set once by the broker at shutdown; every waiter wakes.
 #[derive(Debug, Default)]
 pub struct Shutdown {
-    triggered: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    /// Generation 0 until triggered, then 1.
+    signal: Signal,
 }
 
 impl Shutdown {
     /// Sets the signal and wakes every waiter; later calls do nothing more.
     pub fn trigger(&self) {
-        self.triggered.set(true);
-        for waker in self.waiters.borrow_mut().drain(..) {
-            waker.wake();
+        if !self.is_triggered() {
+            self.signal.notify();
         }
     }
 
     /// Whether [`Shutdown::trigger`] has been called.
     pub fn is_triggered(&self) -> bool {
-        self.triggered.get()
+        self.signal.generation() != 0
     }
 
     /// Completes once the signal is set (at once if it already is).
     pub async fn triggered(&self) {
-        poll_fn(|cx| {
-            if self.triggered.get() {
-                return Poll::Ready(());
-            }
-            let mut waiters = self.waiters.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
-        .await;
+        self.signal.changed(0).await;
     }
 }
 
