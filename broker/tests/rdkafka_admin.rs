@@ -482,6 +482,15 @@ fn describe_topic_partitions_pages_with_a_cursor() {
     );
     assert!(rest.next_cursor.is_none());
     assert!(!rest.topics[0].topic_id.is_nil());
+    // A cursor past the last partition answers no partitions of that topic.
+    let past = call(&broker, 0, &request(Some(("pages-b", i32::MAX))));
+    assert_eq!(
+        summary(&past),
+        vec![
+            ("pages-b".to_owned(), 0, vec![]),
+            ("pages-zz".to_owned(), 3, vec![]),
+        ]
+    );
     // A cursor on a topic not asked for is refused.
     let refused = call(&broker, 0, &request(Some(("other", 0))));
     assert!(refused.topics.iter().all(|t| t.error_code == 42));

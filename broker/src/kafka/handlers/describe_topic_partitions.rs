@@ -85,7 +85,10 @@ pub fn handle(
             0
         };
         let count = meta.partition_shards.len() as i32;
-        let last = (first + budget as i32).min(count);
+        let last = first
+            .saturating_add(i32::try_from(budget).unwrap_or(i32::MAX))
+            .min(count)
+            .max(first);
         let partitions = (first..last)
             .map(|index| {
                 DescribeTopicPartitionsResponsePartition::default()
