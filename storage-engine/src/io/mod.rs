@@ -84,6 +84,11 @@ pub trait StorageFile: 'static {
     fn alignment(&self) -> u64;
     /// A buffer of `len` bytes (a multiple of the alignment); its content is unspecified.
     fn alloc_buffer(&self, len: usize) -> Self::Buffer;
+    /// Gives a written buffer back, for [`StorageFile::alloc_buffer`] to
+    /// hand out again; the default drops it.
+    fn recycle_buffer(&self, buf: Self::Buffer) {
+        drop(buf);
+    }
     /// Writes all of `buf` at `pos` (both aligned) and hands the buffer
     /// back for reuse when it can.
     async fn write_at(&self, buf: Self::Buffer, pos: u64) -> io::Result<Option<Self::Buffer>>;

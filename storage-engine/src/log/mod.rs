@@ -141,6 +141,26 @@ pub struct PartitionLog<S: Storage> {
     queued: Cell<usize>,
     /// Keeps appends in call order.
     turns: crate::turns::Turns,
+    /// A [`PartitionLog::write_ahead`] is waiting or running.
+    writing_ahead: Cell<bool>,
+}
+
+/// How much of the buffered data a write-out takes.
+#[derive(Clone, Copy)]
+enum WriteScope {
+    /// All of it, the partial last page included.
+    Everything,
+    /// Only the chunks filled to the brim.
+    FullChunks,
+}
+
+/// Clears a flag when dropped, however the holder ends.
+struct ResetOnDrop<'a>(&'a Cell<bool>);
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
 }
 
 /// Holds the permit with fast appends stopped.
@@ -176,6 +196,7 @@ impl<S: Storage> PartitionLog<S> {
             io_permit: Semaphore::new(1),
             queued: Cell::new(0),
             turns: crate::turns::Turns::default(),
+            writing_ahead: Cell::new(false),
         })
     }
 
@@ -447,12 +468,7 @@ impl<S: Storage> PartitionLog<S> {
         if self.durable_end_offset() >= target {
             return Ok(());
         }
-        // The semaphore is never closed, so acquiring cannot fail.
-        let _permit = self
-            .io_permit
-            .acquire_permit(1)
-            .await
-            .expect("the log's permit is never closed");
+        let _permit = self.shared_permit().await;
         self.check_writable()?;
         if self.durable_end_offset() >= target {
             return Ok(());
@@ -460,13 +476,49 @@ impl<S: Storage> PartitionLog<S> {
         self.write_pending(true).await
     }
 
+    /// The I/O permit, with fast appends going on beside it.
+    async fn shared_permit(&self) -> Permit<'_> {
+        // The semaphore is never closed, so acquiring cannot fail.
+        self.io_permit
+            .acquire_permit(1)
+            .await
+            .expect("the log's permit is never closed")
+    }
+
+    /// Whether chunks filled to the brim wait for a write and no write-ahead
+    /// runs; the caller then runs [`PartitionLog::write_ahead`] in the
+    /// background.
+    pub fn wants_write_ahead(&self) -> bool {
+        !self.writing_ahead.get() && self.state.borrow().active().has_full_chunks()
+    }
+
+    /// Writes the active segment's full chunks without waiting for a flush,
+    /// while appends go on: data reaches the disk in the background instead
+    /// of in one long write that an append must wait for.
+    pub async fn write_ahead(&self) -> StorageResult<()> {
+        self.writing_ahead.set(true);
+        let _done = ResetOnDrop(&self.writing_ahead);
+        let _permit = self.shared_permit().await;
+        self.check_writable()?;
+        self.write_out(false, WriteScope::FullChunks).await
+    }
+
     /// Writes what the active segment has buffered and, if `sync`, makes it
     /// durable. The caller holds the permit.
     pub(crate) async fn write_pending(&self, sync: bool) -> StorageResult<()> {
+        self.write_out(sync, WriteScope::Everything).await
+    }
+
+    /// Writes `scope` of the active segment's buffered data and, if `sync`,
+    /// makes what is written durable. The caller holds the permit.
+    async fn write_out(&self, sync: bool, scope: WriteScope) -> StorageResult<()> {
         let (writes, file, base, end_offset, synced_len, readable_end) = {
             let mut state = self.state.borrow_mut();
             let active = state.active_mut();
-            let writes = active.take_writes();
+            let writes = match scope {
+                WriteScope::Everything => active.take_writes(),
+                WriteScope::FullChunks => active.take_full_writes(),
+            };
             (
                 writes,
                 Rc::clone(&active.file),

@@ -15,17 +15,10 @@
 //! holding any borrow, then reports back with [`Appender::wrote`] and
 //! [`Appender::synced`].
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::io::{align_down, align_up, IoBuffer, StorageFile};
-
-/// Chunk buffers kept for reuse, at most this many per appender.
-const SPARE_CHUNKS: usize = 4;
-
-/// Full-size chunk buffers that came back from writes.
-type SparePool<F> = Rc<RefCell<Vec<<F as StorageFile>::Buffer>>>;
 
 /// Writes that bring the file up to a logical length.
 pub struct PendingWrites<F: StorageFile> {
@@ -37,7 +30,6 @@ pub struct PendingWrites<F: StorageFile> {
     pub preallocate_to: Option<u64>,
     /// The logical length the file has once the writes are done.
     pub end: u64,
-    spare: SparePool<F>,
     chunk_bytes: usize,
 }
 
@@ -56,10 +48,11 @@ impl<F: StorageFile> PendingWrites<F> {
         // Every write is awaited, even after one fails, so no buffer is
         // dropped while the kernel may still be reading it.
         for result in futures_util::future::join_all(writes).await {
+            // Full chunks go back to the storage's pool; the truncated last
+            // one cannot grow back to a chunk.
             if let Some(buf) = result? {
-                let mut spare = self.spare.borrow_mut();
-                if buf.len() == self.chunk_bytes && spare.len() < SPARE_CHUNKS {
-                    spare.push(buf);
+                if buf.len() == self.chunk_bytes {
+                    self.file.recycle_buffer(buf);
                 }
             }
         }
@@ -82,8 +75,6 @@ pub struct Appender<F: StorageFile> {
     open_fill: usize,
     /// Filled chunks not yet handed out for writing.
     full: VecDeque<(u64, F::Buffer)>,
-    /// Written chunks ready to be filled again.
-    spare: SparePool<F>,
     len: u64,
     /// The length covered by writes handed out so far.
     handed_out: u64,
@@ -124,7 +115,6 @@ impl<F: StorageFile> Appender<F> {
             open_pos,
             open_fill: tail.len(),
             full: VecDeque::new(),
-            spare: Rc::default(),
             len,
             handed_out: len,
             written: len,
@@ -160,6 +150,11 @@ impl<F: StorageFile> Appender<F> {
     /// Whether nothing has been appended.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Whether chunks filled to the brim wait to be handed out.
+    pub fn has_full_chunks(&self) -> bool {
+        !self.full.is_empty()
     }
 
     /// Bytes appended but not yet written.
@@ -216,7 +211,30 @@ impl<F: StorageFile> Appender<F> {
             self.open_pos += page_start as u64;
             self.open_fill = tail_len;
         }
-        let needed = align_up(self.len, self.align);
+        Some(self.pending(writes, self.len))
+    }
+
+    /// Hands out only the chunks filled to the brim, none of the open one:
+    /// a write ahead of any flush that truncates no buffer. `None` when no
+    /// chunk is full.
+    pub fn take_full_writes(&mut self) -> Option<PendingWrites<F>> {
+        if self.full.is_empty() {
+            return None;
+        }
+        let writes: Vec<(u64, F::Buffer)> = self.full.drain(..).collect();
+        // The open chunk starts where the last full one ends.
+        assert!(
+            self.open_pos >= self.handed_out,
+            "hand-outs only move forward"
+        );
+        self.handed_out = self.open_pos;
+        Some(self.pending(writes, self.open_pos))
+    }
+
+    /// Writes bringing the file to logical length `end`, growing its
+    /// preallocation first when they reach past it.
+    fn pending(&mut self, writes: Vec<(u64, F::Buffer)>, end: u64) -> PendingWrites<F> {
+        let needed = align_up(end, self.align);
         let preallocate_to = (needed > self.preallocated).then(|| {
             let growth = self.preallocated.clamp(
                 FIRST_PREALLOCATION,
@@ -225,20 +243,18 @@ impl<F: StorageFile> Appender<F> {
             self.preallocated = align_up(needed.max(self.preallocated + growth), self.align);
             self.preallocated
         });
-        Some(PendingWrites {
+        PendingWrites {
             file: Rc::clone(&self.file),
             writes,
             preallocate_to,
-            end: self.len,
-            spare: Rc::clone(&self.spare),
+            end,
             chunk_bytes: self.chunk_bytes,
-        })
+        }
     }
 
-    /// An empty chunk buffer, reused when one came back from a write.
+    /// An empty chunk buffer (the storage reuses written ones).
     fn new_chunk(&self) -> F::Buffer {
-        let reused = self.spare.borrow_mut().pop();
-        reused.unwrap_or_else(|| self.file.alloc_buffer(self.chunk_bytes))
+        self.file.alloc_buffer(self.chunk_bytes)
     }
 
     /// Records that writes up to logical length `end` completed.
@@ -266,14 +282,26 @@ mod tests {
         }
     }
 
+    /// An appender of a new, empty file at `path`.
+    async fn new_appender(
+        storage: &MemoryStorage,
+        path: &Path,
+        chunk_bytes: usize,
+        preallocate_step: u64,
+    ) -> Appender<crate::io::MemoryFile> {
+        storage
+            .create_dir_all(path.parent().unwrap())
+            .await
+            .unwrap();
+        let file = Rc::new(storage.open(path, OpenMode::CreateTruncate).await.unwrap());
+        Appender::new(file, 0, &[], 0, chunk_bytes, preallocate_step)
+    }
+
     #[test]
     fn partial_pages_are_rewritten_in_place() {
         futures_lite::future::block_on(async {
-            let storage = MemoryStorage::new();
-            storage.create_dir_all(Path::new("/d")).await.unwrap();
-            let path = Path::new("/d/f");
-            let file = Rc::new(storage.open(path, OpenMode::CreateTruncate).await.unwrap());
-            let mut appender = Appender::new(file, 0, &[], 0, 8192, 1 << 20);
+            let (storage, path) = (MemoryStorage::new(), Path::new("/d/f"));
+            let mut appender = new_appender(&storage, path, 8192, 1 << 20).await;
             let mut expected = Vec::new();
             for i in 0..50u32 {
                 let data = vec![(i % 251) as u8 + 1; 300 + i as usize * 97];
@@ -306,11 +334,8 @@ mod tests {
     #[test]
     fn a_quiet_file_holds_one_small_preallocation() {
         futures_lite::future::block_on(async {
-            let storage = MemoryStorage::new();
-            storage.create_dir_all(Path::new("/d")).await.unwrap();
-            let path = Path::new("/d/f");
-            let file = Rc::new(storage.open(path, OpenMode::CreateTruncate).await.unwrap());
-            let mut appender = Appender::new(file, 0, &[], 0, 1 << 20, 32 << 20);
+            let (storage, path) = (MemoryStorage::new(), Path::new("/d/f"));
+            let mut appender = new_appender(&storage, path, 1 << 20, 32 << 20).await;
             appender.append(&[1; 100]);
             run(&mut appender).await;
             let size = storage.contents(path).unwrap().len() as u64;
@@ -319,6 +344,29 @@ mod tests {
             appender.append(&vec![2; 300 << 10]);
             run(&mut appender).await;
             assert_eq!(storage.contents(path).unwrap().len() as u64, 512 << 10);
+        });
+    }
+
+    #[test]
+    fn full_chunks_are_written_ahead_and_the_rest_later() {
+        futures_lite::future::block_on(async {
+            let (storage, path) = (MemoryStorage::new(), Path::new("/d/f"));
+            let mut appender = new_appender(&storage, path, 8192, 1 << 20).await;
+            appender.append(&[1; 5000]);
+            assert!(appender.take_full_writes().is_none(), "no chunk is full");
+            appender.append(&[2; 20000]);
+            let ahead = appender.take_full_writes().expect("three chunks are full");
+            assert_eq!(ahead.writes.len(), 3);
+            let end = ahead.run().await.unwrap();
+            assert_eq!(end, 3 * 8192, "only whole chunks");
+            appender.wrote(end);
+            assert_eq!(appender.unwritten(), 25000 - 3 * 8192);
+            assert_eq!(appender.not_taken(), 25000 - 3 * 8192);
+            run(&mut appender).await;
+            let on_disk = storage.contents(path).unwrap();
+            assert!(on_disk[..5000].iter().all(|&b| b == 1));
+            assert!(on_disk[5000..25000].iter().all(|&b| b == 2));
+            assert!(on_disk[25000..].iter().all(|&b| b == 0));
         });
     }
 

@@ -268,6 +268,13 @@ impl<F: StorageFile> Segment<F> {
             .map_or(self.size, |w| w.log.synced_len())
     }
 
+    /// Whether log chunks filled to the brim wait to be written.
+    pub fn has_full_chunks(&self) -> bool {
+        self.writer
+            .as_ref()
+            .is_some_and(|w| w.log.has_full_chunks())
+    }
+
     /// Bytes appended but not yet written.
     pub fn unwritten(&self) -> u64 {
         self.writer.as_ref().map_or(0, |w| w.log.unwritten())
@@ -374,6 +381,19 @@ impl<F: StorageFile> Segment<F> {
             log,
             indexes,
             end: writer.log.len(),
+        })
+    }
+
+    /// The log chunks filled to the brim, to write ahead of any flush;
+    /// indexes wait for the next [`Segment::take_writes`].
+    pub fn take_full_writes(&mut self) -> Option<SegmentWrites<F>> {
+        let writer = self.writer.as_mut()?;
+        let log = writer.log.take_full_writes()?;
+        let end = log.end;
+        Some(SegmentWrites {
+            log: Some(log),
+            indexes: Vec::new(),
+            end,
         })
     }
 
