@@ -11,6 +11,7 @@
 //!   count, and removing partition directories no topic owns.
 
 pub mod listener;
+pub mod malloc;
 pub mod phases;
 pub mod placement;
 
@@ -83,6 +84,7 @@ pub enum AppError {
 
 /// Runs the broker until SIGTERM or SIGINT.
 pub fn run(mut config: BrokerConfig) -> Result<(), AppError> {
+    malloc::keep_freed_memory();
     config.data_dir = preflight::create_data_dir(&config.data_dir)?;
     fit_cores_to_memlock(&mut config);
     let _lock = preflight::check(&config.data_dir, config.cores)?;
