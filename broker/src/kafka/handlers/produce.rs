@@ -121,11 +121,33 @@ async fn append_on_owner(
                 None,
                 version,
             ),
-            Some(log) => append(&log, write.index, write.records, version).await,
+            Some(log) => {
+                let response = append(&log, write.index, write.records, version).await;
+                start_write_ahead(&log);
+                response
+            }
         });
     }
     shard.appended.notify();
     responses
+}
+
+/// Writes the log's full chunks in the background, so that no append waits
+/// for one long write of everything buffered (a stall of tens of ms every
+/// few MiB, the end-to-end p99 before this).
+fn start_write_ahead(log: &Log) {
+    if !log.wants_write_ahead() {
+        return;
+    }
+    let log = Rc::clone(log);
+    glommio::spawn_local(async move {
+        // A failed write poisons the log, and the next append or flush
+        // reports it to its client; here it is only logged.
+        if let Err(e) = log.write_ahead().await {
+            tracing::error!(dir = %log.dir().display(), error = %e, "write-ahead failed");
+        }
+    })
+    .detach();
 }
 
 /// `acks=-1`: flushes every partition appended to without error, on its
