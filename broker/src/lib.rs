@@ -9,6 +9,7 @@
 //!   reverse on SIGTERM/SIGINT.
 //! - [`shard`]: one shard's partitions and state, and cross-shard calls.
 //! - [`controller`]: the one writer of topic metadata, on shard 0.
+//! - [`groups`]: consumer group coordination and committed offsets.
 //! - [`topics`]: topic metadata, names, configs, partition placement.
 //! - [`kafka`]: the API registry, error codes, dispatcher and one handler
 //!   module per Kafka API.
@@ -19,6 +20,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod controller;
+pub mod groups;
 pub mod kafka;
 pub mod preflight;
 pub mod shard;

@@ -4,6 +4,7 @@
 use kelp_storage::batch::BatchError;
 use kelp_storage::StorageError;
 
+use crate::groups::classic::GroupError;
 use crate::shard::mesh::ShardUnreachable;
 
 /// The Kafka error codes Kelp returns.
@@ -23,12 +24,31 @@ pub enum ErrorCode {
     NotLeaderOrFollower = 6,
     /// The batch is larger than `max.message.bytes`.
     MessageTooLarge = 10,
+    /// An offset commit's metadata is longer than `offset.metadata.max.bytes`.
+    OffsetMetadataTooLarge = 12,
+    /// The group coordinator cannot serve the group now (it was deleted,
+    /// or its state could not be written): find the coordinator again.
+    CoordinatorNotAvailable = 15,
+    /// This broker is not the group's coordinator.
+    NotCoordinator = 16,
     /// `acks=-1` on a topic whose `min.insync.replicas` exceeds its in-sync replicas.
     NotEnoughReplicas = 19,
     /// The topic name is not legal.
     InvalidTopicException = 17,
     /// `acks` is not -1, 0 or 1.
     InvalidRequiredAcks = 21,
+    /// The member's generation is not the group's.
+    IllegalGeneration = 22,
+    /// The member's protocols share none with the group's.
+    InconsistentGroupProtocol = 23,
+    /// The group id is empty or not valid.
+    InvalidGroupId = 24,
+    /// The member is not (or no longer) in the group.
+    UnknownMemberId = 25,
+    /// The session timeout is outside the broker's bounds.
+    InvalidSessionTimeout = 26,
+    /// The group is rebalancing: rejoin.
+    RebalanceInProgress = 27,
     /// The API or version is not supported.
     UnsupportedVersion = 35,
     /// CreateTopics for a name in use.
@@ -48,10 +68,20 @@ pub enum ErrorCode {
     PolicyViolation = 44,
     /// The disk failed; the log refuses writes until restart.
     KafkaStorageError = 56,
+    /// DeleteGroups or OffsetDelete on a group that still has members.
+    NonEmptyGroup = 68,
+    /// The group does not exist.
+    GroupIdNotFound = 69,
     /// The client's current leader epoch is older than the leader's.
     FencedLeaderEpoch = 74,
     /// The client's current leader epoch is newer than the leader's.
     UnknownLeaderEpoch = 75,
+    /// A first JoinGroup without a member id: rejoin with the one given (KIP-394).
+    MemberIdRequired = 79,
+    /// Another member now holds this `group.instance.id`.
+    FencedInstanceId = 82,
+    /// OffsetDelete of a topic the group is subscribed to.
+    GroupSubscribedToTopic = 86,
     /// A batch is well-formed but not acceptable (e.g. magic < 2).
     InvalidRecord = 87,
     /// No topic has this id.
@@ -104,10 +134,41 @@ impl From<ShardUnreachable> for ErrorCode {
     }
 }
 
+impl From<GroupError> for ErrorCode {
+    fn from(error: GroupError) -> Self {
+        match error {
+            GroupError::UnknownMemberId => ErrorCode::UnknownMemberId,
+            GroupError::IllegalGeneration => ErrorCode::IllegalGeneration,
+            GroupError::InconsistentGroupProtocol => ErrorCode::InconsistentGroupProtocol,
+            GroupError::RebalanceInProgress => ErrorCode::RebalanceInProgress,
+            GroupError::InvalidSessionTimeout => ErrorCode::InvalidSessionTimeout,
+            GroupError::MemberIdRequired => ErrorCode::MemberIdRequired,
+            GroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
+            GroupError::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
+            GroupError::NotCoordinator => ErrorCode::NotCoordinator,
+        }
+    }
+}
+
+impl From<Result<(), GroupError>> for ErrorCode {
+    /// A group call's outcome as one member's error code.
+    fn from(result: Result<(), GroupError>) -> Self {
+        result.map_or_else(ErrorCode::from, |()| ErrorCode::None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use kelp_storage::Offset;
+
+    #[test]
+    fn group_errors_have_kafkas_codes() {
+        assert_eq!(ErrorCode::from(GroupError::MemberIdRequired).code(), 79);
+        assert_eq!(ErrorCode::from(GroupError::FencedInstanceId).code(), 82);
+        assert_eq!(ErrorCode::from(GroupError::IllegalGeneration).code(), 22);
+        assert_eq!(ErrorCode::from(GroupError::RebalanceInProgress).code(), 27);
+    }
 
     #[test]
     fn storage_errors_map_to_what_clients_expect() {

@@ -1,0 +1,10 @@
+//! Consumer groups: the coordinator's state machines and the records that
+//! make them durable in `__consumer_offsets`.
+//!
+//! - [`classic`]: the classic (JoinGroup/SyncGroup) group state machine.
+//! - [`records`]: Kafka's byte formats of offset commits and group metadata.
+//! - [`assignors`]: the server-side assignors of the KIP-848 protocol.
+
+pub mod assignors;
+pub mod classic;
+pub mod records;
