@@ -25,6 +25,8 @@ struct BrokerHandler {
     shard: Rc<Shard>,
     /// The connection's line: requests take effect in the order sent.
     turns: Rc<Turns>,
+    /// The client's address as Kafka shows it (`/127.0.0.1`).
+    client_host: Rc<str>,
 }
 
 impl RequestHandler for BrokerHandler {
@@ -36,7 +38,8 @@ impl RequestHandler for BrokerHandler {
         // Taken now, in frame order; waited for inside the handler.
         let turn = self.turns.take_shared();
         let shard = Rc::clone(&self.shard);
-        async move { crate::kafka::dispatch(&shard, header, body, turn).await }
+        let client_host = Rc::clone(&self.client_host);
+        async move { crate::kafka::dispatch(&shard, header, body, turn, client_host).await }
     }
 }
 
@@ -76,9 +79,13 @@ pub fn accept(shard: &Rc<Shard>, listener: TcpListener) -> Accepting {
         loop {
             match listener.accept().await {
                 Ok(stream) => {
+                    let client_host = stream
+                        .peer_addr()
+                        .map_or_else(|_| "/unknown".to_owned(), |a| format!("/{}", a.ip()));
                     let handler = Rc::new(BrokerHandler {
                         shard: Rc::clone(&shard),
                         turns: Rc::default(),
+                        client_host: client_host.into(),
                     });
                     let stopping = Rc::clone(&stopping);
                     let served = gate.spawn(async move {

@@ -2,9 +2,13 @@
 //! make them durable in `__consumer_offsets`.
 //!
 //! - [`classic`]: the classic (JoinGroup/SyncGroup) group state machine.
+//! - [`coordinator`]: which partition and shard coordinate a group.
+//! - [`partition`]: one `__consumer_offsets` partition's groups, offsets and log.
 //! - [`records`]: Kafka's byte formats of offset commits and group metadata.
 //! - [`assignors`]: the server-side assignors of the KIP-848 protocol.
 
 pub mod assignors;
 pub mod classic;
+pub mod coordinator;
+pub mod partition;
 pub mod records;

@@ -60,12 +60,14 @@ where
 /// read, before waiting for data.
 pub type ConnectionTurn = Turn<Rc<Turns>>;
 
-/// Handles one request on `shard`, in its turn.
+/// Handles one request on `shard`, in its turn; `client_host` is the
+/// peer's address as Kafka shows it (`/127.0.0.1`).
 pub async fn dispatch(
     shard: &Rc<Shard>,
     header: RequestHeader,
     body: Bytes,
     turn: ConnectionTurn,
+    client_host: Rc<str>,
 ) -> HandlerOutcome {
     let (key, version) = (header.api_key, header.api_version);
     if !registry::supports(key, version) || (key == 0 && version < registry::PRODUCE_MIN_ACCEPTED) {
@@ -168,6 +170,40 @@ pub async fn dispatch(
                 })
                 .await
             ))
+        }
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(
+            handlers::find_coordinator::handle(shard, r, version).await,
+        ),
+        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(
+            handlers::join_group::handle(shard, r, version, header.client_id.clone(), client_host)
+                .await,
+        ),
+        RequestKind::SyncGroup(r) => {
+            ResponseKind::SyncGroup(handlers::sync_group::handle(shard, r, version).await)
+        }
+        RequestKind::Heartbeat(r) => {
+            ResponseKind::Heartbeat(handlers::heartbeat::handle(shard, r).await)
+        }
+        RequestKind::LeaveGroup(r) => {
+            ResponseKind::LeaveGroup(handlers::leave_group::handle(shard, r, version).await)
+        }
+        RequestKind::OffsetCommit(r) => {
+            ResponseKind::OffsetCommit(handlers::offset_commit::handle(shard, r, version).await)
+        }
+        RequestKind::OffsetFetch(r) => {
+            ResponseKind::OffsetFetch(handlers::offset_fetch::handle(shard, r, version).await)
+        }
+        RequestKind::OffsetDelete(r) => {
+            ResponseKind::OffsetDelete(handlers::offset_delete::handle(shard, r).await)
+        }
+        RequestKind::ListGroups(r) => {
+            ResponseKind::ListGroups(handlers::list_groups::handle(shard, r).await)
+        }
+        RequestKind::DescribeGroups(r) => {
+            ResponseKind::DescribeGroups(handlers::describe_groups::handle(shard, r).await)
+        }
+        RequestKind::DeleteGroups(r) => {
+            ResponseKind::DeleteGroups(handlers::delete_groups::handle(shard, r).await)
         }
         other => {
             // The registry and this match list the same APIs; a mismatch is

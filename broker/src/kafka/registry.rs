@@ -37,6 +37,51 @@ pub const IMPLEMENTED: &[Api] = &[
         max: 12,
     }, // Metadata
     Api {
+        key: 8,
+        min: 0,
+        max: 9,
+    }, // OffsetCommit
+    Api {
+        key: 9,
+        min: 0,
+        max: 9,
+    }, // OffsetFetch
+    Api {
+        key: 10,
+        min: 0,
+        max: 6,
+    }, // FindCoordinator
+    Api {
+        key: 11,
+        min: 0,
+        max: 9,
+    }, // JoinGroup
+    Api {
+        key: 12,
+        min: 0,
+        max: 4,
+    }, // Heartbeat
+    Api {
+        key: 13,
+        min: 0,
+        max: 5,
+    }, // LeaveGroup
+    Api {
+        key: 14,
+        min: 0,
+        max: 5,
+    }, // SyncGroup
+    Api {
+        key: 15,
+        min: 0,
+        max: 5,
+    }, // DescribeGroups
+    Api {
+        key: 16,
+        min: 0,
+        max: 5,
+    }, // ListGroups
+    Api {
         key: 18,
         min: 0,
         max: 4,
@@ -82,10 +127,20 @@ pub const IMPLEMENTED: &[Api] = &[
         max: 3,
     }, // CreatePartitions
     Api {
+        key: 42,
+        min: 0,
+        max: 2,
+    }, // DeleteGroups
+    Api {
         key: 44,
         min: 0,
         max: 1,
     }, // IncrementalAlterConfigs
+    Api {
+        key: 47,
+        min: 0,
+        max: 0,
+    }, // OffsetDelete
     Api {
         key: 60,
         min: 0,

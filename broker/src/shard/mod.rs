@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::controller::Controller;
+use crate::groups::coordinator::GroupCoordinator;
 use crate::topics::{partition_dir, ShardId, TopicMeta, TopicStore};
 use mesh::Mesh;
 
@@ -74,6 +75,8 @@ pub struct Shard {
     pub appended: Signal,
     /// Set at shutdown: connections stop reading, fetches stop waiting.
     pub stopping: Rc<Shutdown>,
+    /// The consumer groups this shard coordinates.
+    groups: GroupCoordinator,
     mesh: Mesh,
 }
 
@@ -96,6 +99,7 @@ impl Shard {
             next_log_id: Cell::new(0),
             appended: Signal::default(),
             stopping: Rc::new(Shutdown::default()),
+            groups: GroupCoordinator::default(),
             mesh,
         })
     }
@@ -108,6 +112,11 @@ impl Shard {
     /// The current topics snapshot.
     pub fn topics(&self) -> Rc<TopicStore> {
         Rc::clone(&self.topics.borrow())
+    }
+
+    /// The consumer group coordinator's partitions on this shard.
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.groups
     }
 
     /// The controller. Only handlers forwarded to [`CONTROLLER_SHARD`] use it.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -173,6 +173,54 @@ pub async fn auto_create(shard: &Rc<Shard>, name: &str) -> Result<TopicMeta, Err
                     .cloned()
                     .ok_or(ErrorCode::UnknownTopicOrPartition),
                 other => other.map_err(|(code, _)| code),
+            }
+        })
+        .await?
+}
+
+/// Creates an internal topic (`__consumer_offsets`) with its own partition
+/// count and configs on the controller shard, unless it exists.
+pub async fn ensure_internal(
+    shard: &Rc<Shard>,
+    name: &'static str,
+    partitions: i32,
+    configs: &'static [(&'static str, &'static str)],
+) -> Result<TopicMeta, ErrorCode> {
+    if let Some(meta) = shard.topics().topics.get(name) {
+        return Ok(meta.clone());
+    }
+    shard
+        .call(CONTROLLER_SHARD, move |controller| async move {
+            let topic = CreatableTopic::default()
+                .with_num_partitions(partitions)
+                .with_replication_factor(-1)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(key, value)| {
+                            CreatableTopicConfig::default()
+                                .with_name(StrBytes::from_static_str(key))
+                                .with_value(Some(StrBytes::from_static_str(value)))
+                        })
+                        .collect(),
+                );
+            match create(&controller, name, &topic, false).await {
+                Err((ErrorCode::TopicAlreadyExists, _)) => controller
+                    .controller()
+                    .store()
+                    .topics
+                    .get(name)
+                    .cloned()
+                    .ok_or(ErrorCode::UnknownTopicOrPartition),
+                other => other.map_err(|(code, message)| {
+                    tracing::error!(
+                        topic = name,
+                        ?code,
+                        message,
+                        "creating an internal topic failed"
+                    );
+                    code
+                }),
             }
         })
         .await?

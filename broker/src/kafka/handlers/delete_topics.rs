@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::controller::ChangeError;
+use crate::groups::coordinator::OFFSETS_TOPIC;
 use crate::kafka::errors::ErrorCode;
 use crate::shard::Shard;
 
@@ -84,6 +85,13 @@ pub async fn handle(
 }
 
 async fn delete(shard: &Rc<Shard>, name: &str) -> Result<(String, Uuid), (ErrorCode, String)> {
+    if name == OFFSETS_TOPIC {
+        // Deleting it would drop every group and committed offset.
+        return Err((
+            ErrorCode::InvalidTopicException,
+            format!("Topic {name} is internal and cannot be deleted."),
+        ));
+    }
     let meta = shard
         .controller()
         .change(shard, |store| {

@@ -14,6 +14,7 @@ use kelp_storage::batch::{peek_total_len, BatchError};
 use kelp_storage::log::AppendOrigin;
 use kelp_storage::{LeaderEpoch, StorageError};
 
+use crate::groups::coordinator::OFFSETS_TOPIC;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::auto_create;
 use crate::kafka::ConnectionTurn;
@@ -65,6 +66,12 @@ pub async fn handle(
             };
             targets.push((owner.ok(), name.clone(), data.index));
             items.push(match owner {
+                Err(ErrorCode::InvalidTopicException) => Err(failed(
+                    data.index,
+                    ErrorCode::InvalidTopicException,
+                    Some(format!("Cannot append to internal topic {name}")),
+                    version,
+                )),
                 Err(code) => Err(failed(data.index, code, None, version)),
                 Ok(owner) => Ok((
                     owner,
@@ -202,6 +209,10 @@ async fn partition_owner(
     partition: i32,
     acks: i16,
 ) -> Result<ShardId, ErrorCode> {
+    if topic == OFFSETS_TOPIC {
+        // Only the group coordinator writes there.
+        return Err(ErrorCode::InvalidTopicException);
+    }
     if !shard.topics().topics.contains_key(topic) {
         if !shard.config.topic_defaults.auto_create_topics {
             return Err(ErrorCode::UnknownTopicOrPartition);

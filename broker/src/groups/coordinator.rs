@@ -1,0 +1,189 @@
+//! The group coordinator's entry point: which `__consumer_offsets`
+//! partition (and so which shard) coordinates a group, and each shard's
+//! registry of the partitions it has loaded.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::rc::Rc;
+
+use glommio::sync::Semaphore;
+
+use super::partition::OffsetsPartition;
+use crate::kafka::errors::ErrorCode;
+use crate::kafka::handlers::create_topics::ensure_internal;
+use crate::shard::Shard;
+use crate::topics::TopicMeta;
+
+/// The internal topic holding groups and committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+/// Kafka's `offsets.topic.num.partitions`.
+pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
+/// The internal topic's configs, as Kafka sets them.
+const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("cleanup.policy", "compact"),
+    ("compression.type", "producer"),
+    ("segment.bytes", "104857600"),
+];
+
+/// The `__consumer_offsets` partition of a group: Kafka's
+/// `abs(groupId.hashCode()) % partitions`, with Java's String hash, so a
+/// group lands where it would in Kafka.
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let hash = group_id
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    // Kafka's Utils.abs: i32::MIN maps to 0.
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
+/// The `__consumer_offsets` topic, created on first use.
+pub async fn offsets_topic(shard: &Rc<Shard>) -> Result<TopicMeta, ErrorCode> {
+    ensure_internal(
+        shard,
+        OFFSETS_TOPIC,
+        OFFSETS_TOPIC_PARTITIONS,
+        OFFSETS_TOPIC_CONFIGS,
+    )
+    .await
+}
+
+/// Runs `f` on the coordinator partition of `group_id`, on the shard that
+/// owns it.
+pub async fn on_coordinator<T, F, Fut>(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    f: F,
+) -> Result<T, ErrorCode>
+where
+    F: FnOnce(Rc<OffsetsPartition>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let meta = offsets_topic(shard).await?;
+    let index = partition_for(group_id, meta.partition_shards.len() as i32);
+    let owner = *meta
+        .partition_shards
+        .get(index as usize)
+        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+    shard
+        .call(owner, move |owner| async move {
+            let partition = owner.groups().partition(&owner, index).await?;
+            Ok(f(partition).await)
+        })
+        .await
+        .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+}
+
+/// Runs `f` on every `__consumer_offsets` partition of every shard.
+pub async fn on_every_partition<T, F, Fut>(shard: &Rc<Shard>, f: F) -> Result<Vec<T>, ErrorCode>
+where
+    F: Fn(Rc<OffsetsPartition>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    offsets_topic(shard).await?;
+    let mut all = Vec::new();
+    for to in 0..shard.shards() {
+        let f = f.clone();
+        let answers = shard
+            .call(crate::topics::ShardId(to), move |owner| async move {
+                let mut answers = Vec::new();
+                for partition in owner.groups().owned_partitions(&owner).await? {
+                    answers.push(f(partition).await);
+                }
+                Ok::<_, ErrorCode>(answers)
+            })
+            .await
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
+        all.extend(answers);
+    }
+    Ok(all)
+}
+
+/// The `__consumer_offsets` partitions a shard has loaded.
+pub struct GroupCoordinator {
+    partitions: RefCell<HashMap<i32, Rc<OffsetsPartition>>>,
+    /// One load at a time, so a partition is loaded once.
+    loading: Semaphore,
+}
+
+impl Default for GroupCoordinator {
+    fn default() -> Self {
+        GroupCoordinator {
+            partitions: RefCell::default(),
+            loading: Semaphore::new(1),
+        }
+    }
+}
+
+impl GroupCoordinator {
+    /// The partition, loaded from its log on first use.
+    pub async fn partition(
+        &self,
+        shard: &Rc<Shard>,
+        index: i32,
+    ) -> Result<Rc<OffsetsPartition>, ErrorCode> {
+        if let Some(partition) = self.partitions.borrow().get(&index) {
+            return Ok(Rc::clone(partition));
+        }
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _permit = self
+            .loading
+            .acquire_permit(1)
+            .await
+            .expect("the load semaphore is never closed");
+        if let Some(partition) = self.partitions.borrow().get(&index) {
+            return Ok(Rc::clone(partition));
+        }
+        let log = shard
+            .log(OFFSETS_TOPIC, index)
+            .ok_or(ErrorCode::NotCoordinator)?;
+        let partition = OffsetsPartition::load(index, log, Rc::clone(&shard.stopping))
+            .await
+            .map_err(|e| {
+                tracing::error!(partition = index, error = %e, "loading consumer groups failed");
+                ErrorCode::CoordinatorNotAvailable
+            })?;
+        self.partitions
+            .borrow_mut()
+            .insert(index, Rc::clone(&partition));
+        Ok(partition)
+    }
+
+    /// Every `__consumer_offsets` partition this shard owns, loaded.
+    pub async fn owned_partitions(
+        &self,
+        shard: &Rc<Shard>,
+    ) -> Result<Vec<Rc<OffsetsPartition>>, ErrorCode> {
+        let indexes: Vec<i32> = shard
+            .logs()
+            .into_iter()
+            .filter(|((topic, _), _)| topic == OFFSETS_TOPIC)
+            .map(|((_, index), _)| index)
+            .collect();
+        let mut partitions = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            partitions.push(self.partition(shard, index).await?);
+        }
+        Ok(partitions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_land_on_the_partition_kafka_picks() {
+        // Java: "my-group".hashCode() == -1_906_497_762, abs % 50 == 12.
+        assert_eq!(partition_for("my-group", 50), 12);
+        assert_eq!(partition_for("", 50), 0);
+        // A hash of i32::MIN maps to partition 0, as Kafka's Utils.abs does.
+        assert_eq!(partition_for("polygenelubricants", 50), 0);
+        for id in ["a", "group-1", "ünïcode", "x".repeat(300).as_str()] {
+            assert!((0..50).contains(&partition_for(id, 50)));
+        }
+    }
+}

@@ -1,0 +1,755 @@
+//! One `__consumer_offsets` partition as its coordinator holds it: the
+//! groups that hash to it, their committed offsets, the requests waiting
+//! on a rebalance, and the log that makes all of it durable.
+//!
+//! The in-memory state is authoritative while the partition is loaded;
+//! every change a client is told about is first written to the log and
+//! flushed, and [`OffsetsPartition::load`] rebuilds the state from the log
+//! after a restart. Runs on the shard that owns the partition's log.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::pin::pin;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_channel::oneshot;
+use futures_util::future::{select, Either};
+use kelp_net::signal::Signal;
+use kelp_net::Shutdown;
+use kelp_storage::batch::{BatchBuilder, Compression, RecordBatch};
+use kelp_storage::log::AppendOrigin;
+use kelp_storage::{Offset, StorageError};
+
+use super::classic::{
+    ClassicGroup, GroupError, GroupState, JoinRequest, JoinResponse, Millis, Reply, SyncResponse,
+};
+use super::records::{GroupMetadataValue, OffsetValue, RecordKey};
+use crate::kafka::errors::ErrorCode;
+use crate::kafka::handlers::produce::LEADER_EPOCH;
+use crate::shard::Log;
+
+/// Kafka's `offset.metadata.max.bytes`.
+pub const OFFSET_METADATA_MAX_CHARS: usize = 4096;
+/// Kafka's `offsets.retention.minutes` (7 days), in ms.
+pub const OFFSETS_RETENTION_MS: Millis = 7 * 24 * 60 * 60 * 1000;
+/// How often expired offsets are looked for.
+const RETENTION_CHECK_MS: Millis = 10 * 60 * 1000;
+/// Bytes read from the log per step while loading.
+const LOAD_READ_BYTES: usize = 1 << 20;
+/// Largest decompressed batch accepted while loading.
+const LOAD_MAX_DECOMPRESSED: usize = 64 << 20;
+
+/// The wall clock in ms.
+pub fn now_ms() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A committed offset and where its record sits in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The commit.
+    pub value: OffsetValue,
+    /// The log offset of its record: a later record wins.
+    pub record_offset: i64,
+}
+
+/// A group and its committed offsets.
+#[derive(Debug)]
+pub struct GroupEntry {
+    /// The group's membership state.
+    pub group: ClassicGroup,
+    /// Committed offsets by topic and partition.
+    pub offsets: BTreeMap<(String, i32), Committed>,
+}
+
+impl GroupEntry {
+    fn new(id: &str, now: Millis) -> GroupEntry {
+        GroupEntry {
+            group: ClassicGroup::new(id, now),
+            offsets: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which request a waiter answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum WaitKind {
+    Join,
+    Sync,
+}
+
+type WaiterKey = (String, String, WaitKind);
+
+/// An offset to commit.
+#[derive(Clone, Debug)]
+pub struct CommitEntry {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// What to store.
+    pub value: OffsetValue,
+}
+
+/// The groups of one `__consumer_offsets` partition.
+pub struct OffsetsPartition {
+    /// The partition index.
+    pub index: i32,
+    log: Log,
+    groups: RefCell<BTreeMap<String, GroupEntry>>,
+    waiters: RefCell<HashMap<WaiterKey, oneshot::Sender<Reply>>>,
+    /// Signalled when a deadline may have moved.
+    changed: Signal,
+    /// Set at shutdown: nothing waits on a rebalance any more.
+    stopping: Rc<Shutdown>,
+}
+
+impl OffsetsPartition {
+    /// Rebuilds the partition's groups and offsets from its log, and starts
+    /// its timers (sessions, rebalances, offset retention) until `stopping`.
+    pub async fn load(
+        index: i32,
+        log: Log,
+        stopping: Rc<Shutdown>,
+    ) -> Result<Rc<OffsetsPartition>, StorageError> {
+        let now = now_ms();
+        let mut groups: BTreeMap<String, GroupEntry> = BTreeMap::new();
+        let mut metadata: BTreeMap<String, Option<GroupMetadataValue>> = BTreeMap::new();
+        let mut next = log.log_start_offset();
+        let end = log.log_end_offset();
+        let mut records = 0usize;
+        while next < end {
+            let read = log.read(next, LOAD_READ_BYTES).await?;
+            if read.batches.is_empty() {
+                break;
+            }
+            for bytes in read.batches {
+                let batch = RecordBatch::parse(bytes)?;
+                next = Offset(batch.last_offset() + 1);
+                if batch.is_control() {
+                    continue;
+                }
+                for record in batch.records(LOAD_MAX_DECOMPRESSED)? {
+                    let record = record?;
+                    let offset = batch.base_offset() + i64::from(record.offset_delta);
+                    records += 1;
+                    apply_record(
+                        &mut groups,
+                        &mut metadata,
+                        record.key,
+                        record.value,
+                        offset,
+                        now,
+                    );
+                }
+            }
+        }
+        for (id, value) in metadata {
+            match value {
+                Some(value) => {
+                    groups
+                        .entry(id.clone())
+                        .or_insert_with(|| GroupEntry::new(&id, now))
+                        .group = ClassicGroup::restore(&id, &value, now);
+                }
+                None => {
+                    // Deleted: only offsets committed after the deletion stay.
+                    if groups.get(&id).is_some_and(|g| g.offsets.is_empty()) {
+                        groups.remove(&id);
+                    }
+                }
+            }
+        }
+        if !groups.is_empty() {
+            tracing::info!(
+                partition = index,
+                groups = groups.len(),
+                records,
+                "loaded consumer groups"
+            );
+        }
+        let partition = Rc::new(OffsetsPartition {
+            index,
+            log,
+            groups: RefCell::new(groups),
+            waiters: RefCell::new(HashMap::new()),
+            changed: Signal::default(),
+            stopping,
+        });
+        glommio::spawn_local(run_timers(Rc::clone(&partition))).detach();
+        Ok(partition)
+    }
+
+    /// Runs `f` on the group, if it exists.
+    pub fn with_group<T>(&self, group_id: &str, f: impl FnOnce(&GroupEntry) -> T) -> Option<T> {
+        self.groups.borrow().get(group_id).map(f)
+    }
+
+    /// Every group id of this partition with its state and protocol type.
+    pub fn list(&self) -> Vec<(String, GroupState, Option<String>)> {
+        self.groups
+            .borrow()
+            .values()
+            .map(|e| {
+                (
+                    e.group.id.clone(),
+                    e.group.state(),
+                    e.group.protocol_type().map(str::to_owned),
+                )
+            })
+            .collect()
+    }
+
+    /// JoinGroup: waits until the group answers this member.
+    pub async fn join(&self, group_id: &str, request: JoinRequest) -> JoinResponse {
+        let now = now_ms();
+        let member_id = request.member_id.clone();
+        let outcome = {
+            let mut groups = self.groups.borrow_mut();
+            if !groups.contains_key(group_id) && !request.member_id.is_empty() {
+                None
+            } else {
+                let entry = groups
+                    .entry(group_id.to_owned())
+                    .or_insert_with(|| GroupEntry::new(group_id, now));
+                let before = Fingerprint::of(&entry.group);
+                let (filed, replies) = entry.group.join(request, now);
+                let snapshot = before.persist_after(&entry.group);
+                Some((filed, replies, snapshot))
+            }
+        };
+        let Some((filed, replies, snapshot)) = outcome else {
+            return JoinResponse::error(GroupError::UnknownMemberId, &member_id);
+        };
+        let receiver = self.wait(group_id, &filed, WaitKind::Join);
+        self.release(group_id, replies, snapshot).await;
+        match receiver.await {
+            Ok(Reply::Join(_, response)) => response,
+            // The broker is stopping, or the member asked again meanwhile.
+            _ => JoinResponse::error(GroupError::NotCoordinator, &filed),
+        }
+    }
+
+    /// SyncGroup: waits for the leader's assignment.
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncResponse {
+        let now = now_ms();
+        let outcome = {
+            let mut groups = self.groups.borrow_mut();
+            groups.get_mut(group_id).map(|entry| {
+                let before = Fingerprint::of(&entry.group);
+                let replies =
+                    entry
+                        .group
+                        .sync(member_id, instance_id, generation, assignments, now);
+                (replies, before.persist_after(&entry.group))
+            })
+        };
+        let Some((replies, snapshot)) = outcome else {
+            return sync_error(GroupError::UnknownMemberId);
+        };
+        let receiver = self.wait(group_id, member_id, WaitKind::Sync);
+        self.release(group_id, replies, snapshot).await;
+        match receiver.await {
+            Ok(Reply::Sync(_, response)) => response,
+            _ => sync_error(GroupError::NotCoordinator),
+        }
+    }
+
+    /// Heartbeat.
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        let mut groups = self.groups.borrow_mut();
+        let entry = groups
+            .get_mut(group_id)
+            .ok_or(GroupError::UnknownMemberId)?;
+        entry
+            .group
+            .heartbeat(member_id, instance_id, generation, now_ms())
+    }
+
+    /// LeaveGroup: one result per member; `None` if the group is unknown.
+    pub async fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Option<Vec<Result<(), GroupError>>> {
+        let now = now_ms();
+        let (results, replies, snapshot) = {
+            let mut groups = self.groups.borrow_mut();
+            let entry = groups.get_mut(group_id)?;
+            let before = Fingerprint::of(&entry.group);
+            let (results, replies) = entry.group.leave(members, now);
+            (results, replies, before.persist_after(&entry.group))
+        };
+        self.release(group_id, replies, snapshot).await;
+        Some(results)
+    }
+
+    /// OffsetCommit: the group's verdict, then one result per entry.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        entries: Vec<CommitEntry>,
+    ) -> Result<Vec<Result<(), ErrorCode>>, ErrorCode> {
+        let now = now_ms();
+        {
+            let mut groups = self.groups.borrow_mut();
+            match groups.get_mut(group_id) {
+                Some(entry) => entry
+                    .group
+                    .validate_offset_commit(member_id, instance_id, generation, now)
+                    .map_err(ErrorCode::from)?,
+                // A group only committing offsets (manual assignment).
+                None if generation < 0 => {
+                    groups.insert(group_id.to_owned(), GroupEntry::new(group_id, now));
+                }
+                None => return Err(ErrorCode::IllegalGeneration),
+            }
+        }
+        let mut results = Vec::with_capacity(entries.len());
+        let mut accepted = Vec::new();
+        let mut records = Vec::new();
+        for entry in entries {
+            if entry.value.metadata.encode_utf16().count() > OFFSET_METADATA_MAX_CHARS {
+                results.push(Err(ErrorCode::OffsetMetadataTooLarge));
+                continue;
+            }
+            results.push(Ok(()));
+            let key = RecordKey::Offset {
+                group: group_id.to_owned(),
+                topic: entry.topic.clone(),
+                partition: entry.partition,
+            };
+            records.push((key.encode(), Some(entry.value.encode())));
+            accepted.push(entry);
+        }
+        if records.is_empty() {
+            return Ok(results);
+        }
+        let base = self.write(records).await?;
+        let mut groups = self.groups.borrow_mut();
+        let group = groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| GroupEntry::new(group_id, now));
+        for (i, entry) in accepted.into_iter().enumerate() {
+            let committed = Committed {
+                value: entry.value,
+                record_offset: base + i as i64,
+            };
+            let slot = group.offsets.entry((entry.topic, entry.partition));
+            match slot {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(committed);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    // Concurrent commits land in log order, whatever order they finish in.
+                    if o.get().record_offset < committed.record_offset {
+                        o.insert(committed);
+                    }
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// OffsetDelete: per topic, whether its offsets were deleted.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Result<Vec<(String, Vec<(i32, ErrorCode)>)>, ErrorCode> {
+        let (answers, records) = {
+            let groups = self.groups.borrow();
+            let entry = groups
+                .get(group_id)
+                .filter(|e| e.group.state() != GroupState::Dead)
+                .ok_or(ErrorCode::GroupIdNotFound)?;
+            let active = !matches!(entry.group.state(), GroupState::Empty);
+            if active && entry.group.protocol_type() != Some("consumer") {
+                return Err(ErrorCode::NonEmptyGroup);
+            }
+            let mut answers = Vec::new();
+            let mut records = Vec::new();
+            for (topic, partitions) in topics {
+                let subscribed = active && entry.group.is_subscribed_to(&topic);
+                let code = if subscribed {
+                    ErrorCode::GroupSubscribedToTopic
+                } else {
+                    ErrorCode::None
+                };
+                for &partition in &partitions {
+                    if !subscribed && entry.offsets.contains_key(&(topic.clone(), partition)) {
+                        let key = RecordKey::Offset {
+                            group: group_id.to_owned(),
+                            topic: topic.clone(),
+                            partition,
+                        };
+                        records.push((key.encode(), None));
+                    }
+                }
+                answers.push((topic, partitions.into_iter().map(|p| (p, code)).collect()));
+            }
+            (answers, records)
+        };
+        if !records.is_empty() {
+            self.write(records.clone()).await?;
+            self.forget_offsets(group_id, &records);
+        }
+        Ok(answers)
+    }
+
+    /// DeleteGroups for one group.
+    pub async fn delete_group(&self, group_id: &str) -> Result<(), ErrorCode> {
+        let records = {
+            let groups = self.groups.borrow();
+            let entry = groups
+                .get(group_id)
+                .filter(|e| e.group.state() != GroupState::Dead)
+                .ok_or(ErrorCode::GroupIdNotFound)?;
+            if entry.group.state() != GroupState::Empty {
+                return Err(ErrorCode::NonEmptyGroup);
+            }
+            let mut records: Vec<(Bytes, Option<Bytes>)> = entry
+                .offsets
+                .keys()
+                .map(|(topic, partition)| {
+                    let key = RecordKey::Offset {
+                        group: group_id.to_owned(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    (key.encode(), None)
+                })
+                .collect();
+            let key = RecordKey::GroupMetadata {
+                group: group_id.to_owned(),
+            };
+            records.push((key.encode(), None));
+            records
+        };
+        self.write(records).await?;
+        if let Some(mut entry) = self.groups.borrow_mut().remove(group_id) {
+            entry.group.mark_dead(now_ms());
+        }
+        Ok(())
+    }
+
+    // --- internals ---
+
+    fn wait(&self, group_id: &str, member_id: &str, kind: WaitKind) -> oneshot::Receiver<Reply> {
+        let (sender, receiver) = oneshot::channel();
+        if self.stopping.is_triggered() {
+            // Answered at once (NOT_COORDINATOR) by the dropped sender.
+            return receiver;
+        }
+        let key = (group_id.to_owned(), member_id.to_owned(), kind);
+        if let Some(old) = self.waiters.borrow_mut().insert(key, sender) {
+            // The member asked again while waiting: the old request ends.
+            drop(old);
+        }
+        receiver
+    }
+
+    /// Persists the group when it reached a state worth keeping, then
+    /// hands each released reply to the request waiting for it.
+    async fn release(
+        &self,
+        group_id: &str,
+        mut replies: Vec<Reply>,
+        snapshot: Option<GroupMetadataValue>,
+    ) {
+        self.changed.notify();
+        if let Some(snapshot) = snapshot {
+            let key = RecordKey::GroupMetadata {
+                group: group_id.to_owned(),
+            };
+            if let Err(code) = self
+                .write(vec![(key.encode(), Some(snapshot.encode()))])
+                .await
+            {
+                tracing::warn!(group = group_id, ?code, "could not persist the group");
+                // An assignment that is not durable is not handed out:
+                // the members rejoin.
+                for reply in &mut replies {
+                    if let Reply::Sync(_, response) = reply {
+                        *response = sync_error(GroupError::CoordinatorNotAvailable);
+                    }
+                }
+            }
+        }
+        let mut waiters = self.waiters.borrow_mut();
+        for reply in replies {
+            let key = match &reply {
+                Reply::Join(to, _) => (group_id.to_owned(), to.clone(), WaitKind::Join),
+                Reply::Sync(to, _) => (group_id.to_owned(), to.clone(), WaitKind::Sync),
+            };
+            if let Some(sender) = waiters.remove(&key) {
+                // The client may have gone; nothing to do then.
+                let _ = sender.send(reply);
+            }
+        }
+    }
+
+    /// Appends records as one batch and makes them durable; the log offset
+    /// of the first.
+    async fn write(&self, records: Vec<(Bytes, Option<Bytes>)>) -> Result<i64, ErrorCode> {
+        let now = now_ms();
+        let mut builder = BatchBuilder::new(Compression::None);
+        for (key, value) in &records {
+            builder.push(now, Some(key), value.as_deref(), &[]);
+        }
+        let batch = builder.build(0).map_err(|e| {
+            tracing::error!(error = %e, "building a group record batch failed");
+            ErrorCode::UnknownServerError
+        })?;
+        let info = self
+            .log
+            .append(batch, AppendOrigin::Leader(LEADER_EPOCH))
+            .await
+            .map_err(|e| coordinator_error(&e))?;
+        self.log.flush().await.map_err(|e| coordinator_error(&e))?;
+        Ok(info.base_offset.0)
+    }
+
+    fn forget_offsets(&self, group_id: &str, tombstones: &[(Bytes, Option<Bytes>)]) {
+        let mut groups = self.groups.borrow_mut();
+        let Some(entry) = groups.get_mut(group_id) else {
+            return;
+        };
+        for (key, _) in tombstones {
+            if let Ok(RecordKey::Offset {
+                topic, partition, ..
+            }) = RecordKey::decode(key)
+            {
+                entry.offsets.remove(&(topic, partition));
+            }
+        }
+    }
+
+    /// Expires sessions and rebalance timeouts due now, and old offsets.
+    async fn tick(&self, now: Millis, expire_offsets: bool) {
+        let mut due: Vec<(String, Vec<Reply>, Option<GroupMetadataValue>)> = Vec::new();
+        let mut expired = Vec::new();
+        {
+            let mut groups = self.groups.borrow_mut();
+            for entry in groups.values_mut() {
+                if entry.group.next_deadline().is_some_and(|d| d <= now) {
+                    let before = Fingerprint::of(&entry.group);
+                    let replies = entry.group.tick(now);
+                    due.push((
+                        entry.group.id.clone(),
+                        replies,
+                        before.persist_after(&entry.group),
+                    ));
+                }
+                if expire_offsets {
+                    for (topic, partition) in expired_offsets(entry, now) {
+                        expired.push((entry.group.id.clone(), topic, partition));
+                    }
+                }
+            }
+        }
+        for (group, replies, snapshot) in due {
+            self.release(&group, replies, snapshot).await;
+        }
+        for (group, topic, partition) in expired {
+            let key = RecordKey::Offset {
+                group: group.clone(),
+                topic,
+                partition,
+            };
+            let records = vec![(key.encode(), None)];
+            if self.write(records.clone()).await.is_ok() {
+                self.forget_offsets(&group, &records);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Millis> {
+        self.groups
+            .borrow()
+            .values()
+            .filter_map(|e| e.group.next_deadline())
+            .min()
+    }
+}
+
+/// Runs the partition's timers until the shard stops.
+async fn run_timers(partition: Rc<OffsetsPartition>) {
+    let stopping = Rc::clone(&partition.stopping);
+    let mut next_retention = now_ms() + RETENTION_CHECK_MS;
+    loop {
+        let seen = partition.changed.generation();
+        let now = now_ms();
+        let wake = partition
+            .next_deadline()
+            .unwrap_or(Millis::MAX)
+            .min(next_retention);
+        let sleep = Duration::from_millis(u64::try_from(wake.saturating_sub(now)).unwrap_or(0));
+        let timer = pin!(glommio::timer::sleep(sleep));
+        let changed = pin!(partition.changed.changed(seen));
+        let stop = pin!(stopping.triggered());
+        if let Either::Right(_) = select(select(timer, changed), stop).await {
+            // Requests waiting on a rebalance end now, so shutdown need not
+            // wait for one: the clients find the coordinator again.
+            partition.waiters.borrow_mut().clear();
+            return;
+        }
+        let now = now_ms();
+        let retention = now >= next_retention;
+        if retention {
+            next_retention = now + RETENTION_CHECK_MS;
+        }
+        partition.tick(now, retention).await;
+    }
+}
+
+/// What decides whether a group must be written out after a change.
+struct Fingerprint {
+    state: GroupState,
+    generation: i32,
+    members: Vec<String>,
+}
+
+impl Fingerprint {
+    fn of(group: &ClassicGroup) -> Fingerprint {
+        Fingerprint {
+            state: group.state(),
+            generation: group.generation(),
+            members: group.members().map(|m| m.id.clone()).collect(),
+        }
+    }
+
+    /// The group's record, when it became Stable or Empty or changed its
+    /// members while Stable: the states a restarted broker rebuilds.
+    fn persist_after(&self, group: &ClassicGroup) -> Option<GroupMetadataValue> {
+        let members: Vec<String> = group.members().map(|m| m.id.clone()).collect();
+        let changed = self.state != group.state()
+            || self.generation != group.generation()
+            || self.members != members;
+        (changed && matches!(group.state(), GroupState::Stable | GroupState::Empty))
+            .then(|| group.snapshot())
+    }
+}
+
+/// Applies one loaded record; group metadata is collected and applied last.
+fn apply_record(
+    groups: &mut BTreeMap<String, GroupEntry>,
+    metadata: &mut BTreeMap<String, Option<GroupMetadataValue>>,
+    key: Option<Bytes>,
+    value: Option<Bytes>,
+    offset: i64,
+    now: Millis,
+) {
+    let Some(key) = key else {
+        return;
+    };
+    let key = match RecordKey::decode(&key) {
+        Ok(key) => key,
+        Err(e) if e.is_unknown_record_type() => return,
+        Err(e) => {
+            tracing::warn!(offset, error = %e, "skipping an undecodable __consumer_offsets key");
+            return;
+        }
+    };
+    match key {
+        RecordKey::Offset {
+            group,
+            topic,
+            partition,
+        } => {
+            let entry = groups
+                .entry(group.clone())
+                .or_insert_with(|| GroupEntry::new(&group, now));
+            match value.map(|v| OffsetValue::decode(&v)) {
+                None => {
+                    entry.offsets.remove(&(topic, partition));
+                }
+                Some(Ok(value)) => {
+                    entry.offsets.insert(
+                        (topic, partition),
+                        Committed {
+                            value,
+                            record_offset: offset,
+                        },
+                    );
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(offset, error = %e, "skipping an undecodable offset commit");
+                }
+            }
+        }
+        RecordKey::GroupMetadata { group } => match value.map(|v| GroupMetadataValue::decode(&v)) {
+            None => {
+                metadata.insert(group, None);
+            }
+            Some(Ok(value)) => {
+                metadata.insert(group, Some(value));
+            }
+            Some(Err(e)) => {
+                tracing::warn!(offset, error = %e, "skipping undecodable group metadata");
+            }
+        },
+    }
+}
+
+/// The offsets of `entry` past their retention (Kafka's `offsetExpirationCondition`).
+fn expired_offsets(entry: &GroupEntry, now: Millis) -> Vec<(String, i32)> {
+    let group = &entry.group;
+    let subscribed = group.subscribed_topics();
+    entry
+        .offsets
+        .iter()
+        .filter(|((topic, _), committed)| {
+            if let Some(expire) = committed.value.expire_timestamp_ms {
+                return now >= expire;
+            }
+            let base = match (group.state(), group.protocol_type()) {
+                (GroupState::Empty, Some(_)) => group.state_since,
+                (_, None) => committed.value.commit_timestamp_ms,
+                (GroupState::Stable, Some("consumer")) => match &subscribed {
+                    Some(topics) if !topics.contains(topic) => committed.value.commit_timestamp_ms,
+                    _ => return false,
+                },
+                _ => return false,
+            };
+            now - base >= OFFSETS_RETENTION_MS
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
+}
+
+/// Kafka's mapping of a failed group write to what the client is told.
+fn coordinator_error(error: &StorageError) -> ErrorCode {
+    match ErrorCode::from_storage(error) {
+        ErrorCode::KafkaStorageError => ErrorCode::NotCoordinator,
+        ErrorCode::MessageTooLarge => ErrorCode::UnknownServerError,
+        _ => ErrorCode::CoordinatorNotAvailable,
+    }
+}
+
+fn sync_error(error: GroupError) -> SyncResponse {
+    SyncResponse {
+        error: Some(error),
+        assignment: Bytes::new(),
+    }
+}
