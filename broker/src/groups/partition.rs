@@ -571,6 +571,7 @@ impl OffsetsPartition {
         for (group, replies, snapshot) in due {
             self.release(&group, replies, snapshot).await;
         }
+        let mut touched: Vec<String> = Vec::new();
         for (group, topic, partition) in expired {
             let key = RecordKey::Offset {
                 group: group.clone(),
@@ -580,6 +581,20 @@ impl OffsetsPartition {
             let records = vec![(key.encode(), None)];
             if self.write(records.clone()).await.is_ok() {
                 self.forget_offsets(&group, &records);
+                if !touched.contains(&group) {
+                    touched.push(group);
+                }
+            }
+        }
+        // An empty group whose last offset expired is deleted, as in Kafka.
+        for group in touched {
+            let gone = self.with_group(&group, |e| {
+                e.offsets.is_empty() && e.group.state() == GroupState::Empty
+            });
+            if gone == Some(true) {
+                if let Err(code) = self.delete_group(&group).await {
+                    tracing::warn!(group, ?code, "deleting an expired group failed");
+                }
             }
         }
     }
@@ -751,5 +766,141 @@ fn sync_error(error: GroupError) -> SyncResponse {
     SyncResponse {
         error: Some(error),
         assignment: Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groups::classic::Protocol;
+    use kelp_storage::io::DmaStorage;
+    use kelp_storage::log::LogContext;
+    use kelp_storage::{LogConfig, LogId, PartitionLog, SystemClock, TailCache};
+    use std::path::Path;
+
+    async fn open_log(dir: &Path) -> Log {
+        let ctx = LogContext {
+            id: LogId(0),
+            cache: Rc::new(TailCache::new(1 << 20)),
+            clock: Rc::new(SystemClock),
+        };
+        Rc::new(
+            PartitionLog::open(DmaStorage, dir, LogConfig::default(), ctx)
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn join_request(member_id: &str) -> JoinRequest {
+        JoinRequest {
+            member_id: member_id.to_owned(),
+            instance_id: None,
+            client_id: "c".to_owned(),
+            client_host: "/127.0.0.1".to_owned(),
+            session_timeout_ms: 30_000,
+            rebalance_timeout_ms: 30_000,
+            protocol_type: "consumer".to_owned(),
+            protocols: vec![Protocol {
+                name: "range".to_owned(),
+                metadata: Bytes::from_static(b"sub"),
+            }],
+            requires_known_member_id: false,
+        }
+    }
+
+    fn commit(offset: i64) -> CommitEntry {
+        CommitEntry {
+            topic: "t".to_owned(),
+            partition: 3,
+            value: OffsetValue {
+                offset,
+                leader_epoch: 7,
+                metadata: "meta".to_owned(),
+                commit_timestamp_ms: now_ms(),
+                expire_timestamp_ms: None,
+            },
+        }
+    }
+
+    #[test]
+    fn groups_and_offsets_are_rebuilt_from_the_log() {
+        // The crate directory: /tmp may be a tmpfs without O_DIRECT.
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("__consumer_offsets-0");
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let stopping = Rc::new(Shutdown::default());
+                let log = open_log(&path).await;
+                let partition = OffsetsPartition::load(0, Rc::clone(&log), Rc::clone(&stopping))
+                    .await
+                    .unwrap();
+                // One member: the first generation completes after the initial delay.
+                let joined = partition.join("g", join_request("")).await;
+                assert_eq!(joined.error, None);
+                assert_eq!(joined.generation, 1);
+                let synced = partition
+                    .sync(
+                        "g",
+                        &joined.member_id,
+                        None,
+                        1,
+                        vec![(joined.member_id.clone(), Bytes::from_static(b"a"))],
+                    )
+                    .await;
+                assert_eq!(synced.error, None);
+                let results = partition
+                    .commit("g", &joined.member_id, None, 1, vec![commit(42)])
+                    .await
+                    .unwrap();
+                assert_eq!(results, vec![Ok(())]);
+                assert_eq!(
+                    partition
+                        .commit("g", &joined.member_id, None, 0, vec![commit(1)])
+                        .await,
+                    Err(ErrorCode::IllegalGeneration)
+                );
+                // A simple group commits without members.
+                partition
+                    .commit("simple", "", None, -1, vec![commit(5)])
+                    .await
+                    .unwrap();
+                partition.delete_group("simple").await.unwrap();
+                stopping.trigger();
+                drop(partition);
+                log.close().await.unwrap();
+
+                let reopened = open_log(&path).await;
+                let again = OffsetsPartition::load(0, reopened, Rc::new(Shutdown::default()))
+                    .await
+                    .unwrap();
+                let (state, generation, members, offset) = again
+                    .with_group("g", |e| {
+                        (
+                            e.group.state(),
+                            e.group.generation(),
+                            e.group
+                                .members()
+                                .map(|m| m.assignment.clone())
+                                .collect::<Vec<_>>(),
+                            e.offsets.get(&("t".to_owned(), 3)).map(|c| c.value.clone()),
+                        )
+                    })
+                    .expect("the group was rebuilt");
+                assert_eq!(state, GroupState::Stable);
+                assert_eq!(generation, 1);
+                assert_eq!(members, vec![Bytes::from_static(b"a")]);
+                let offset = offset.expect("the commit was rebuilt");
+                assert_eq!(
+                    (offset.offset, offset.leader_epoch, offset.metadata.as_str()),
+                    (42, 7, "meta")
+                );
+                assert!(
+                    again.with_group("simple", |_| ()).is_none(),
+                    "deleted groups stay deleted"
+                );
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }
