@@ -190,6 +190,12 @@ impl StorageFile for DmaStorageFile {
     }
 
     async fn read_at(&self, pos: u64, len: usize) -> io::Result<Bytes> {
+        if len == 0 {
+            // glommio panics on a zero-length read once its registered
+            // buffers are in use (a zero-size fallback buffer cannot be
+            // made); the tail of a page-aligned segment is such a read.
+            return Ok(Bytes::new());
+        }
         let result = self.file.read_at(pos, len).await?;
         // The DMA buffer belongs to the reactor and is not Send, so the bytes
         // are copied once into a reference-counted buffer that can cross shards.
@@ -256,6 +262,40 @@ mod tests {
                     file.recycle_buffer(buf);
                 }
                 BUFFER_POOL.with_borrow(|pool| assert!(pool.bytes <= POOL_BYTES));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn zero_length_reads_need_no_buffer() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("f");
+        // A tiny registered-buffer pool, used up by the reads in flight.
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(64 << 10)
+            .spawn(move || async move {
+                let file = Rc::new(
+                    DmaStorage
+                        .open(&path, OpenMode::CreateTruncate)
+                        .await
+                        .unwrap(),
+                );
+                let mut buf = file.alloc_buffer(4096);
+                buf.as_mut_slice().fill(1);
+                file.write_at(buf, 0).await.unwrap();
+                let reads = (0..64).map(|i| {
+                    let file = Rc::clone(&file);
+                    async move { file.read_at(0, if i % 2 == 0 { 4096 } else { 0 }).await }
+                });
+                for (i, read) in futures_util::future::join_all(reads)
+                    .await
+                    .into_iter()
+                    .enumerate()
+                {
+                    assert_eq!(read.unwrap().len(), if i % 2 == 0 { 4096 } else { 0 });
+                }
             })
             .unwrap()
             .join()
