@@ -164,3 +164,16 @@ pub fn create_topic(
         result.error_message.as_ref().map(ToString::to_string),
     )
 }
+
+impl Raw {
+    /// Connects to `addr` (a broker another thread owns), with a read
+    /// timeout of `timeout`.
+    pub fn connect_to(addr: std::net::SocketAddr, timeout: Duration) -> Raw {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(timeout)).unwrap();
+        Raw {
+            stream,
+            next_correlation_id: 1,
+        }
+    }
+}
