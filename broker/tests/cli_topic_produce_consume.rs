@@ -233,14 +233,18 @@ fn failures_are_one_clear_line_and_exit_code_one() {
     let error = fails(&addr, &["consume", "one", "-p", "5", "-n", "1"]);
     assert!(error.contains("topic 'one' has no partition 5"), "{error}");
 
-    let error = fails(&addr, &["group", "list"]);
-    assert!(error.contains("not supported"), "{error}");
-    assert!(error.contains("consumer groups"), "{error}");
-    let error = fails(&addr, &["consume", "one", "-g", "readers", "-n", "1"]);
-    assert!(
-        error.contains("the broker does not support consumer groups (FindCoordinator)"),
-        "{error}"
+    let error = fails(
+        &addr,
+        &[
+            "group",
+            "reset-offsets",
+            "g",
+            "--topic",
+            "missing",
+            "--to-earliest",
+        ],
     );
+    assert!(error.contains("topic 'missing' does not exist"), "{error}");
 
     let unreachable = format!("127.0.0.1:{}", common::free_port());
     let error = fails(&unreachable, &["consume", "one", "-n", "1"]);
@@ -316,4 +320,54 @@ fn consume_follows_new_records_until_ctrl_c() {
         status.success(),
         "Ctrl-C ends the consumer cleanly: {status}"
     );
+}
+
+#[test]
+fn a_group_resumes_where_it_committed_and_can_be_reset() {
+    let broker = Broker::start();
+    let addr = broker.addr.to_string();
+    ok(&addr, &["topic", "create", "lines", "-p", "1"], b"");
+    ok(&addr, &["produce", "lines"], b"one\ntwo\nthree\n");
+
+    let first = ok(
+        &addr,
+        &["consume", "lines", "-g", "readers", "-n", "2"],
+        b"",
+    );
+    assert_eq!(first, "one\ntwo\n");
+    let next = ok(
+        &addr,
+        &["consume", "lines", "-g", "readers", "-n", "1"],
+        b"",
+    );
+    assert_eq!(next, "three\n", "resumes after the committed offset");
+
+    let described = ok(&addr, &["group", "describe", "readers"], b"");
+    assert!(
+        described
+            .lines()
+            .any(|l| l.split_whitespace().eq(["lines", "0", "3", "3", "0"])),
+        "committed 3, end 3, lag 0: {described}"
+    );
+    let listed = ok(&addr, &["group", "list"], b"");
+    assert!(listed.contains("readers"), "{listed}");
+
+    ok(
+        &addr,
+        &[
+            "group",
+            "reset-offsets",
+            "readers",
+            "--topic",
+            "lines",
+            "--to-earliest",
+        ],
+        b"",
+    );
+    let again = ok(
+        &addr,
+        &["consume", "lines", "-g", "readers", "-n", "1"],
+        b"",
+    );
+    assert_eq!(again, "one\n", "reset to the start");
 }
