@@ -213,6 +213,9 @@ pub struct ClassicGroup {
     /// Group id.
     pub id: String,
     state: GroupState,
+    /// The state before the last transition: a rebalance that started from
+    /// Empty waits out the initial delay, as Kafka's does.
+    previous_state: GroupState,
     /// When the state last changed (offset expiry counts from an Empty group's).
     pub state_since: Millis,
     generation: i32,
@@ -241,6 +244,7 @@ impl ClassicGroup {
         ClassicGroup {
             id: id.to_owned(),
             state: GroupState::Empty,
+            previous_state: GroupState::Empty,
             state_since: now,
             generation: 0,
             protocol_type: None,
@@ -746,6 +750,7 @@ impl ClassicGroup {
     }
 
     fn transition(&mut self, state: GroupState, now: Millis) {
+        self.previous_state = self.state;
         self.state = state;
         self.state_since = now;
     }
@@ -788,7 +793,8 @@ impl ClassicGroup {
         if self.leader.is_none() {
             self.leader = Some(id.clone());
         }
-        if self.state == GroupState::PreparingRebalance && self.generation == 0 {
+        if self.state == GroupState::PreparingRebalance && self.previous_state == GroupState::Empty
+        {
             self.new_member_added = true;
         }
         let seq = self.next_seq;
@@ -1002,7 +1008,10 @@ impl ClassicGroup {
         if self.state != GroupState::PreparingRebalance {
             return Vec::new();
         }
-        if self.generation == 0 && self.new_member_added && self.initial_remaining > 0 {
+        if self.previous_state == GroupState::Empty
+            && self.new_member_added
+            && self.initial_remaining > 0
+        {
             // More members came during the initial delay: wait a little more.
             self.new_member_added = false;
             let delay = INITIAL_REBALANCE_DELAY_MS.min(self.initial_remaining);
@@ -1450,6 +1459,23 @@ mod tests {
             None,
             "truncated"
         );
+    }
+
+    #[test]
+    fn an_emptied_group_waits_out_the_initial_delay_again() {
+        let (mut group, ids) = stable_group(1);
+        group.leave(&[(ids[0].clone(), None)], T);
+        assert_eq!(group.state(), GroupState::Empty);
+        let (_, replies) = first_join(&mut group, T + 1_000);
+        assert!(
+            replies.is_empty(),
+            "members coming back may arrive a little apart"
+        );
+        assert!(group
+            .tick(T + 1_000 + INITIAL_REBALANCE_DELAY_MS - 1)
+            .is_empty());
+        let replies = group.tick(T + 1_000 + INITIAL_REBALANCE_DELAY_MS);
+        assert_eq!(joins(&replies)[0].1.generation, 3);
     }
 
     #[test]
