@@ -2,6 +2,8 @@
 //! make them durable in `__consumer_offsets`.
 //!
 //! - [`classic`]: the classic (JoinGroup/SyncGroup) group state machine.
+//! - [`consumer`]: the KIP-848 consumer group state machine.
+//! - [`consumer_records`]: Kafka's byte formats of the KIP-848 consumer group records.
 //! - [`coordinator`]: which partition and shard coordinate a group.
 //! - [`partition`]: one `__consumer_offsets` partition's groups, offsets and log.
 //! - [`records`]: Kafka's byte formats of offset commits and group metadata.
@@ -9,6 +11,8 @@
 
 pub mod assignors;
 pub mod classic;
+pub mod consumer;
+pub mod consumer_records;
 pub mod coordinator;
 pub mod partition;
 pub mod records;

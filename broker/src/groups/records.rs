@@ -333,20 +333,20 @@ impl MemberMetadata {
 }
 
 /// Writes a record's fields after its version, in plain or flexible forms.
-struct Writer {
-    out: BytesMut,
-    flexible: bool,
+pub(super) struct Writer {
+    pub(super) out: BytesMut,
+    pub(super) flexible: bool,
 }
 
 impl Writer {
-    fn new(version: i16, flexible: bool) -> Writer {
+    pub(super) fn new(version: i16, flexible: bool) -> Writer {
         let mut out = BytesMut::new();
         out.put_i16(version);
         Writer { out, flexible }
     }
 
     /// A string; `None` is null. Panics past `i16::MAX` bytes, which no Kafka request carries.
-    fn string(&mut self, value: Option<&str>) {
+    pub(super) fn string(&mut self, value: Option<&str>) {
         if self.flexible {
             self.compact_length(value.map(str::len));
         } else {
@@ -361,7 +361,7 @@ impl Writer {
     }
 
     /// A non-null byte string.
-    fn bytes(&mut self, value: &[u8]) {
+    pub(super) fn bytes(&mut self, value: &[u8]) {
         if self.flexible {
             self.compact_length(Some(value.len()));
         } else {
@@ -372,7 +372,7 @@ impl Writer {
     }
 
     /// The element count of a non-null array.
-    fn array_len(&mut self, count: usize) {
+    pub(super) fn array_len(&mut self, count: usize) {
         if self.flexible {
             self.compact_length(Some(count));
         } else {
@@ -382,7 +382,7 @@ impl Writer {
     }
 
     /// A compact length: `uvarint(len + 1)`, 0 for null.
-    fn compact_length(&mut self, length: Option<usize>) {
+    pub(super) fn compact_length(&mut self, length: Option<usize>) {
         let encoded = length.map_or(0, |n| n + 1);
         let mut value = u32::try_from(encoded).expect("compact length past u32::MAX");
         while value >= 0x80 {
@@ -393,25 +393,25 @@ impl Writer {
     }
 
     /// An empty tagged-field section, in flexible versions only.
-    fn tagged_fields(&mut self) {
+    pub(super) fn tagged_fields(&mut self) {
         if self.flexible {
             self.out.put_u8(0);
         }
     }
 
-    fn finish(self) -> Bytes {
+    pub(super) fn finish(self) -> Bytes {
         self.out.freeze()
     }
 }
 
 /// Reads fields from untrusted input, checking every length first.
-struct Reader<'a> {
-    input: &'a [u8],
-    flexible: bool,
+pub(super) struct Reader<'a> {
+    pub(super) input: &'a [u8],
+    pub(super) flexible: bool,
 }
 
 impl<'a> Reader<'a> {
-    fn new(input: &'a [u8]) -> Reader<'a> {
+    pub(super) fn new(input: &'a [u8]) -> Reader<'a> {
         Reader {
             input,
             flexible: false,
@@ -419,7 +419,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes `needed` bytes, checked against what remains before any use.
-    fn take(&mut self, needed: usize, field: &'static str) -> Result<&'a [u8], RecordError> {
+    pub(super) fn take(
+        &mut self,
+        needed: usize,
+        field: &'static str,
+    ) -> Result<&'a [u8], RecordError> {
         if needed > self.input.len() {
             return Err(RecordError::Truncated(field, needed, self.input.len()));
         }
@@ -428,24 +432,24 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self, field: &'static str) -> Result<u8, RecordError> {
+    pub(super) fn u8(&mut self, field: &'static str) -> Result<u8, RecordError> {
         Ok(self.take(1, field)?.get_u8())
     }
 
-    fn i16(&mut self, field: &'static str) -> Result<i16, RecordError> {
+    pub(super) fn i16(&mut self, field: &'static str) -> Result<i16, RecordError> {
         Ok(self.take(2, field)?.get_i16())
     }
 
-    fn i32(&mut self, field: &'static str) -> Result<i32, RecordError> {
+    pub(super) fn i32(&mut self, field: &'static str) -> Result<i32, RecordError> {
         Ok(self.take(4, field)?.get_i32())
     }
 
-    fn i64(&mut self, field: &'static str) -> Result<i64, RecordError> {
+    pub(super) fn i64(&mut self, field: &'static str) -> Result<i64, RecordError> {
         Ok(self.take(8, field)?.get_i64())
     }
 
     /// An unsigned varint of at most 5 bytes, as Kafka's `readUnsignedVarint`.
-    fn uvarint(&mut self, field: &'static str) -> Result<u32, RecordError> {
+    pub(super) fn uvarint(&mut self, field: &'static str) -> Result<u32, RecordError> {
         let mut value = 0u32;
         for shift in (0..35).step_by(7) {
             let byte = self.u8(field)?;
@@ -458,7 +462,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A length prefix (`int32` if `wide`, else `int16`; compact when flexible); `None` is null.
-    fn length(&mut self, field: &'static str, wide: bool) -> Result<Option<usize>, RecordError> {
+    pub(super) fn length(
+        &mut self,
+        field: &'static str,
+        wide: bool,
+    ) -> Result<Option<usize>, RecordError> {
         let length = if self.flexible {
             i64::from(self.uvarint(field)?) - 1
         } else if wide {
@@ -473,7 +481,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn nullable_string(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
+    pub(super) fn nullable_string(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<String>, RecordError> {
         let Some(length) = self.length(field, false)? else {
             return Ok(None);
         };
@@ -482,12 +493,12 @@ impl<'a> Reader<'a> {
         Ok(Some(text.to_owned()))
     }
 
-    fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
+    pub(super) fn string(&mut self, field: &'static str) -> Result<String, RecordError> {
         self.nullable_string(field)?
             .ok_or(RecordError::UnexpectedNull(field))
     }
 
-    fn bytes(&mut self, field: &'static str) -> Result<Bytes, RecordError> {
+    pub(super) fn bytes(&mut self, field: &'static str) -> Result<Bytes, RecordError> {
         let length = self
             .length(field, true)?
             .ok_or(RecordError::UnexpectedNull(field))?;
@@ -495,7 +506,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips a tagged-field section (flexible versions only); no tag is known here.
-    fn tagged_fields(&mut self) -> Result<(), RecordError> {
+    pub(super) fn tagged_fields(&mut self) -> Result<(), RecordError> {
         if !self.flexible {
             return Ok(());
         }
@@ -509,7 +520,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn finish(&self, record: &'static str) -> Result<(), RecordError> {
+    pub(super) fn finish(&self, record: &'static str) -> Result<(), RecordError> {
         match self.input.len() {
             0 => Ok(()),
             count => Err(RecordError::TrailingBytes(record, count)),
