@@ -25,6 +25,9 @@ use kelp_storage::{Offset, StorageError};
 use super::classic::{
     ClassicGroup, GroupError, GroupState, JoinRequest, JoinResponse, Millis, Reply, SyncResponse,
 };
+use super::consumer::{
+    CommitRefusal, ConsumerGroup, ConsumerGroupError, Heartbeat, HeartbeatAnswer,
+};
 use super::records::{GroupMetadataValue, OffsetValue, RecordKey};
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::produce::LEADER_EPOCH;
@@ -60,8 +63,11 @@ pub struct Committed {
 /// A group and its committed offsets.
 #[derive(Debug)]
 pub struct GroupEntry {
-    /// The group's membership state.
+    /// The group's membership state under the classic protocol.
     pub group: ClassicGroup,
+    /// The group under the KIP-848 protocol, once a member joined by it;
+    /// the classic state then stays Empty.
+    pub consumer: Option<ConsumerGroup>,
     /// Committed offsets by topic and partition.
     pub offsets: BTreeMap<(String, i32), Committed>,
 }
@@ -70,9 +76,47 @@ impl GroupEntry {
     fn new(id: &str, now: Millis) -> GroupEntry {
         GroupEntry {
             group: ClassicGroup::new(id, now),
+            consumer: None,
             offsets: BTreeMap::new(),
         }
     }
+
+    /// Whether members of the KIP-848 protocol are in the group.
+    pub fn has_consumer_members(&self) -> bool {
+        self.consumer.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
+    /// The group's type ("classic" or "consumer") and state, as ListGroups shows them.
+    pub fn kind_and_state(&self) -> (&'static str, &'static str) {
+        match &self.consumer {
+            Some(consumer) if self.group.state() == GroupState::Empty => {
+                ("consumer", consumer.state_name())
+            }
+            _ => ("classic", self.group.state().name()),
+        }
+    }
+}
+
+/// A group as ListGroups shows it.
+#[derive(Clone, Debug)]
+pub struct ListedGroup {
+    /// Group id.
+    pub id: String,
+    /// "classic" or "consumer".
+    pub kind: &'static str,
+    /// State name.
+    pub state: &'static str,
+    /// Protocol type (`""` for none).
+    pub protocol_type: String,
+}
+
+/// Why a ConsumerGroupHeartbeat is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeartbeatRefusal {
+    /// The group exists under the classic protocol, with members.
+    GroupIdNotFound,
+    /// The consumer group refused it.
+    Group(ConsumerGroupError),
 }
 
 /// Which request a waiter answers.
@@ -190,18 +234,57 @@ impl OffsetsPartition {
     }
 
     /// Every group id of this partition with its state and protocol type.
-    pub fn list(&self) -> Vec<(String, GroupState, Option<String>)> {
+    pub fn list(&self) -> Vec<ListedGroup> {
         self.groups
             .borrow()
             .values()
             .map(|e| {
-                (
-                    e.group.id.clone(),
-                    e.group.state(),
-                    e.group.protocol_type().map(str::to_owned),
-                )
+                let (kind, state) = e.kind_and_state();
+                let protocol_type = if kind == "consumer" {
+                    "consumer".to_owned()
+                } else {
+                    e.group.protocol_type().unwrap_or_default().to_owned()
+                };
+                ListedGroup {
+                    id: e.group.id.clone(),
+                    kind,
+                    state,
+                    protocol_type,
+                }
             })
             .collect()
+    }
+
+    /// ConsumerGroupHeartbeat. `partition_counts` holds every topic's
+    /// partition count.
+    pub fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        request: Heartbeat,
+        partition_counts: &BTreeMap<String, i32>,
+    ) -> Result<HeartbeatAnswer, HeartbeatRefusal> {
+        let now = now_ms();
+        let mut groups = self.groups.borrow_mut();
+        if let Some(entry) = groups.get(group_id) {
+            if entry.group.state() != GroupState::Empty {
+                // A classic group in use cannot take members of the other protocol.
+                return Err(HeartbeatRefusal::GroupIdNotFound);
+            }
+        } else if request.member_epoch != 0 {
+            return Err(HeartbeatRefusal::Group(ConsumerGroupError::UnknownMemberId));
+        }
+        let entry = groups
+            .entry(group_id.to_owned())
+            .or_insert_with(|| GroupEntry::new(group_id, now));
+        let consumer = entry
+            .consumer
+            .get_or_insert_with(|| ConsumerGroup::new(group_id, now));
+        let answer = consumer
+            .heartbeat(request, partition_counts, now)
+            .map_err(HeartbeatRefusal::Group);
+        drop(groups);
+        self.changed.notify();
+        answer
     }
 
     /// JoinGroup: waits until the group answers this member.
@@ -314,6 +397,18 @@ impl OffsetsPartition {
         {
             let mut groups = self.groups.borrow_mut();
             match groups.get_mut(group_id) {
+                Some(entry)
+                    if entry.has_consumer_members()
+                        || entry.consumer.is_some() && !member_id.is_empty() =>
+                {
+                    let consumer = entry.consumer.as_ref().expect("checked in the guard");
+                    consumer
+                        .validate_offset_commit(member_id, generation)
+                        .map_err(|refusal| match refusal {
+                            CommitRefusal::UnknownMember => ErrorCode::UnknownMemberId,
+                            CommitRefusal::StaleEpoch => ErrorCode::StaleMemberEpoch,
+                        })?;
+                }
                 Some(entry) => entry
                     .group
                     .validate_offset_commit(member_id, instance_id, generation, now)
@@ -383,6 +478,11 @@ impl OffsetsPartition {
                 .get(group_id)
                 .filter(|e| e.group.state() != GroupState::Dead)
                 .ok_or(ErrorCode::GroupIdNotFound)?;
+            let consumer_topics = entry
+                .consumer
+                .as_ref()
+                .filter(|c| !c.is_empty())
+                .map(ConsumerGroup::subscribed_topics);
             let active = !matches!(entry.group.state(), GroupState::Empty);
             if active && entry.group.protocol_type() != Some("consumer") {
                 return Err(ErrorCode::NonEmptyGroup);
@@ -390,7 +490,8 @@ impl OffsetsPartition {
             let mut answers = Vec::new();
             let mut records = Vec::new();
             for (topic, partitions) in topics {
-                let subscribed = active && entry.group.is_subscribed_to(&topic);
+                let subscribed = (active && entry.group.is_subscribed_to(&topic))
+                    || consumer_topics.as_ref().is_some_and(|t| t.contains(&topic));
                 let code = if subscribed {
                     ErrorCode::GroupSubscribedToTopic
                 } else {
@@ -425,7 +526,7 @@ impl OffsetsPartition {
                 .get(group_id)
                 .filter(|e| e.group.state() != GroupState::Dead)
                 .ok_or(ErrorCode::GroupIdNotFound)?;
-            if entry.group.state() != GroupState::Empty {
+            if entry.group.state() != GroupState::Empty || entry.has_consumer_members() {
                 return Err(ErrorCode::NonEmptyGroup);
             }
             let mut records: Vec<(Bytes, Option<Bytes>)> = entry
@@ -552,6 +653,17 @@ impl OffsetsPartition {
         {
             let mut groups = self.groups.borrow_mut();
             for entry in groups.values_mut() {
+                if let Some(consumer) = &mut entry.consumer {
+                    if consumer.next_deadline().is_some_and(|d| d <= now) {
+                        for member in consumer.tick(now) {
+                            tracing::info!(
+                                group = consumer.id,
+                                member,
+                                "consumer group member expired"
+                            );
+                        }
+                    }
+                }
                 if entry.group.next_deadline().is_some_and(|d| d <= now) {
                     let before = Fingerprint::of(&entry.group);
                     let replies = entry.group.tick(now);
@@ -603,7 +715,13 @@ impl OffsetsPartition {
         self.groups
             .borrow()
             .values()
-            .filter_map(|e| e.group.next_deadline())
+            .flat_map(|e| {
+                [
+                    e.group.next_deadline(),
+                    e.consumer.as_ref().and_then(ConsumerGroup::next_deadline),
+                ]
+            })
+            .flatten()
             .min()
     }
 }

@@ -5,6 +5,7 @@ use kelp_storage::batch::BatchError;
 use kelp_storage::StorageError;
 
 use crate::groups::classic::GroupError;
+use crate::groups::consumer::ConsumerGroupError;
 use crate::shard::mesh::ShardUnreachable;
 
 /// The Kafka error codes Kelp returns.
@@ -86,6 +87,14 @@ pub enum ErrorCode {
     InvalidRecord = 87,
     /// No topic has this id.
     UnknownTopicId = 100,
+    /// The member's epoch is not the one the group knows: rejoin (KIP-848).
+    FencedMemberEpoch = 110,
+    /// Another member still holds this `group.instance.id` (KIP-848).
+    UnreleasedInstanceId = 111,
+    /// The requested server assignor does not exist.
+    UnsupportedAssignor = 112,
+    /// An offset commit from an older member epoch (KIP-848).
+    StaleMemberEpoch = 113,
     /// The request was sent to an endpoint of the wrong type.
     MismatchedEndpointType = 114,
     /// The endpoint type in the request is not known.
@@ -146,6 +155,19 @@ impl From<GroupError> for ErrorCode {
             GroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
             GroupError::CoordinatorNotAvailable => ErrorCode::CoordinatorNotAvailable,
             GroupError::NotCoordinator => ErrorCode::NotCoordinator,
+        }
+    }
+}
+
+impl From<&ConsumerGroupError> for ErrorCode {
+    fn from(error: &ConsumerGroupError) -> Self {
+        match error {
+            ConsumerGroupError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            ConsumerGroupError::UnknownMemberId => ErrorCode::UnknownMemberId,
+            ConsumerGroupError::FencedMemberEpoch => ErrorCode::FencedMemberEpoch,
+            ConsumerGroupError::UnreleasedInstanceId => ErrorCode::UnreleasedInstanceId,
+            ConsumerGroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
+            ConsumerGroupError::UnsupportedAssignor => ErrorCode::UnsupportedAssignor,
         }
     }
 }

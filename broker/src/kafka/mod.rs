@@ -202,6 +202,19 @@ pub async fn dispatch(
         RequestKind::DescribeGroups(r) => {
             ResponseKind::DescribeGroups(handlers::describe_groups::handle(shard, r).await)
         }
+        RequestKind::ConsumerGroupHeartbeat(r) => ResponseKind::ConsumerGroupHeartbeat(
+            handlers::consumer_group_heartbeat::handle(
+                shard,
+                r,
+                version,
+                header.client_id.clone(),
+                client_host,
+            )
+            .await,
+        ),
+        RequestKind::ConsumerGroupDescribe(r) => ResponseKind::ConsumerGroupDescribe(
+            handlers::consumer_group_describe::handle(shard, r).await,
+        ),
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(handlers::delete_groups::handle(shard, r).await)
         }

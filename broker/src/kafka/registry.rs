@@ -147,6 +147,16 @@ pub const IMPLEMENTED: &[Api] = &[
         max: 2,
     }, // DescribeCluster
     Api {
+        key: 68,
+        min: 0,
+        max: 1,
+    }, // ConsumerGroupHeartbeat
+    Api {
+        key: 69,
+        min: 0,
+        max: 1,
+    }, // ConsumerGroupDescribe
+    Api {
         key: 75,
         min: 0,
         max: 0,

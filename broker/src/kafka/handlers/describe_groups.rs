@@ -35,39 +35,45 @@ pub async fn handle(shard: &Rc<Shard>, request: DescribeGroupsRequest) -> Descri
         let id = group_id.to_string();
         let asked = id.clone();
         let answer = on_coordinator(shard, &id, move |partition| async move {
-            partition.with_group(&asked, |entry| {
-                let group = &entry.group;
-                let stable = group.state() == GroupState::Stable;
-                let protocol = group.protocol().unwrap_or_default().to_owned();
-                let members: Vec<Member> = group
-                    .members()
-                    .map(|m| {
-                        let metadata = if stable {
-                            m.protocols
-                                .iter()
-                                .find(|p| p.name == protocol)
-                                .map(|p| p.metadata.clone())
-                                .unwrap_or_default()
-                        } else {
-                            bytes::Bytes::new()
-                        };
-                        (
-                            m.id.clone(),
-                            m.instance_id.clone(),
-                            m.client_id.clone(),
-                            m.client_host.clone(),
-                            metadata,
-                            m.assignment.clone(),
-                        )
-                    })
-                    .collect();
-                (
-                    group.state(),
-                    group.protocol_type().unwrap_or_default().to_owned(),
-                    if stable { protocol } else { String::new() },
-                    members,
-                )
-            })
+            partition
+                .with_group(&asked, |entry| {
+                    if entry.kind_and_state().0 == "consumer" {
+                        // Described by ConsumerGroupDescribe; here it is unknown, as in Kafka.
+                        return None;
+                    }
+                    let group = &entry.group;
+                    let stable = group.state() == GroupState::Stable;
+                    let protocol = group.protocol().unwrap_or_default().to_owned();
+                    let members: Vec<Member> = group
+                        .members()
+                        .map(|m| {
+                            let metadata = if stable {
+                                m.protocols
+                                    .iter()
+                                    .find(|p| p.name == protocol)
+                                    .map(|p| p.metadata.clone())
+                                    .unwrap_or_default()
+                            } else {
+                                bytes::Bytes::new()
+                            };
+                            (
+                                m.id.clone(),
+                                m.instance_id.clone(),
+                                m.client_id.clone(),
+                                m.client_host.clone(),
+                                metadata,
+                                m.assignment.clone(),
+                            )
+                        })
+                        .collect();
+                    Some((
+                        group.state(),
+                        group.protocol_type().unwrap_or_default().to_owned(),
+                        if stable { protocol } else { String::new() },
+                        members,
+                    ))
+                })
+                .flatten()
         })
         .await;
         let described = DescribedGroup::default().with_group_id(group_id);

@@ -1,5 +1,5 @@
 //! ListGroups (key 16), v0-5: every group of every shard, filtered by
-//! state (v4+) and type (v5+; all of Kelp's groups are "classic").
+//! state (v4+) and type (v5+: "classic" or "consumer").
 
 use std::rc::Rc;
 
@@ -9,9 +9,6 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::groups::coordinator::on_every_partition;
 use crate::shard::Shard;
-
-/// The type of every group Kelp coordinates today.
-const CLASSIC: &str = "classic";
 
 /// Answers a ListGroups request.
 pub async fn handle(shard: &Rc<Shard>, request: ListGroupsRequest) -> ListGroupsResponse {
@@ -33,14 +30,14 @@ pub async fn handle(shard: &Rc<Shard>, request: ListGroupsRequest) -> ListGroups
     let groups = listed
         .into_iter()
         .flatten()
-        .filter(|(_, state, _)| states.is_empty() || states.contains(&state.name().to_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == CLASSIC))
-        .map(|(id, state, protocol_type)| {
+        .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.kind))
+        .map(|g| {
             ListedGroup::default()
-                .with_group_id(GroupId(StrBytes::from_string(id)))
-                .with_protocol_type(StrBytes::from_string(protocol_type.unwrap_or_default()))
-                .with_group_state(StrBytes::from_static_str(state.name()))
-                .with_group_type(StrBytes::from_static_str(CLASSIC))
+                .with_group_id(GroupId(StrBytes::from_string(g.id)))
+                .with_protocol_type(StrBytes::from_string(g.protocol_type))
+                .with_group_state(StrBytes::from_static_str(g.state))
+                .with_group_type(StrBytes::from_static_str(g.kind))
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)
