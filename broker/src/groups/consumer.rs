@@ -148,6 +148,9 @@ pub struct ConsumerGroup {
     partition_counts: BTreeMap<String, i32>,
     /// When the group last became empty or non-empty.
     pub state_since: Millis,
+    /// Restored from the log: the next heartbeat learns the counts without
+    /// taking them for a change.
+    counts_unknown: bool,
     id_seed: u64,
 }
 
@@ -163,8 +166,51 @@ impl ConsumerGroup {
             static_members: HashMap::new(),
             partition_counts: BTreeMap::new(),
             state_since: now,
+            counts_unknown: false,
             id_seed: now as u64 ^ 0x2545_f491_4f6c_dd1d,
         }
+    }
+
+    /// The group's durable state: what its records hold.
+    pub fn snapshot(&self) -> ConsumerSnapshot {
+        ConsumerSnapshot {
+            group_epoch: self.group_epoch,
+            assignment_epoch: self.assignment_epoch,
+            target: self.target.clone(),
+            members: self
+                .members
+                .values()
+                .map(|m| {
+                    let mut m = m.clone();
+                    m.last_sent = None;
+                    m
+                })
+                .collect(),
+        }
+    }
+
+    /// A group rebuilt from its records; each member gets a full session
+    /// from `now` to heartbeat again.
+    pub fn restore(id: &str, snapshot: ConsumerSnapshot, now: Millis) -> ConsumerGroup {
+        let mut group = ConsumerGroup::new(id, now);
+        group.group_epoch = snapshot.group_epoch;
+        group.assignment_epoch = snapshot.assignment_epoch;
+        group.target = snapshot.target;
+        for mut member in snapshot.members {
+            member.session_deadline = now + SESSION_TIMEOUT_MS;
+            member.revoke_deadline = (member.state == MemberState::UnrevokedPartitions)
+                .then(|| now + i64::from(member.rebalance_timeout_ms.max(0)));
+            if let Some(instance) = &member.instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), member.id.clone());
+            }
+            group.members.insert(member.id.clone(), member);
+        }
+        // The counts the target was computed for: those of its topics.
+        group.partition_counts = BTreeMap::new();
+        group.counts_unknown = true;
+        group
     }
 
     /// Kafka's name of the group's state.
@@ -512,7 +558,7 @@ impl ConsumerGroup {
             return false;
         }
         self.partition_counts = counts;
-        true
+        !std::mem::take(&mut self.counts_unknown)
     }
 
     fn compute_target(&mut self, all: &BTreeMap<String, i32>) {
@@ -668,6 +714,43 @@ impl ConsumerGroup {
                 .into_uuid()
                 .into_bytes(),
         )
+    }
+}
+
+/// The durable state of a consumer group.
+#[derive(Clone, Debug, Default)]
+pub struct ConsumerSnapshot {
+    /// Group epoch.
+    pub group_epoch: i32,
+    /// Assignment epoch.
+    pub assignment_epoch: i32,
+    /// Target assignment by member.
+    pub target: BTreeMap<String, Partitions>,
+    /// Members with their metadata and current assignment.
+    pub members: Vec<ConsumerMember>,
+}
+
+impl ConsumerMember {
+    /// A member rebuilt from its records, before its current assignment is known.
+    pub fn restored(id: &str) -> ConsumerMember {
+        ConsumerMember {
+            id: id.to_owned(),
+            instance_id: None,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout_ms: 0,
+            subscribed: BTreeSet::new(),
+            assignor: None,
+            epoch: 0,
+            previous_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Partitions::new(),
+            revoking: Partitions::new(),
+            last_sent: None,
+            session_deadline: 0,
+            revoke_deadline: None,
+        }
     }
 }
 
@@ -1042,6 +1125,35 @@ mod tests {
             3,
         );
         assert_eq!(other, Err(ConsumerGroupError::UnreleasedInstanceId));
+    }
+
+    #[test]
+    fn a_restored_group_goes_on_where_it_was() {
+        let mut group = ConsumerGroup::new("g", 0);
+        let a = join(&mut group, 0);
+        let b = join(&mut group, 1);
+        let snapshot = group.snapshot();
+        let mut restored = ConsumerGroup::restore("g", snapshot, 100);
+        assert_eq!(restored.group_epoch, group.group_epoch);
+        // A carries on with its epoch: no new assignment, no fencing.
+        let told = beat(
+            &mut restored,
+            &a.member_id,
+            1,
+            Some(parts(&[0, 1, 2, 3, 4, 5])),
+            200,
+        )
+        .unwrap();
+        assert_eq!(told.member_epoch, 1);
+        assert_eq!(
+            restored.group_epoch, group.group_epoch,
+            "counts learnt, not a change"
+        );
+        let kept = told.assignment.unwrap();
+        beat(&mut restored, &a.member_id, 1, Some(kept), 300).unwrap();
+        let b_gets = beat(&mut restored, &b.member_id, 2, Some(Partitions::new()), 400).unwrap();
+        assert_eq!(b_gets.assignment.unwrap()["t"].len(), 3);
+        assert_exclusive(&restored);
     }
 
     #[test]

@@ -140,7 +140,13 @@ impl GroupCoordinator {
         let log = shard
             .log(OFFSETS_TOPIC, index)
             .ok_or(ErrorCode::NotCoordinator)?;
-        let partition = OffsetsPartition::load(index, log, Rc::clone(&shard.stopping))
+        let topic_ids = shard
+            .topics()
+            .topics
+            .values()
+            .map(|m| (m.name.clone(), m.id))
+            .collect();
+        let partition = OffsetsPartition::load(index, log, Rc::clone(&shard.stopping), topic_ids)
             .await
             .map_err(|e| {
                 tracing::error!(partition = index, error = %e, "loading consumer groups failed");

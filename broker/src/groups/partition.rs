@@ -21,13 +21,16 @@ use kelp_net::Shutdown;
 use kelp_storage::batch::{BatchBuilder, Compression, RecordBatch};
 use kelp_storage::log::AppendOrigin;
 use kelp_storage::{Offset, StorageError};
+use uuid::Uuid;
 
 use super::classic::{
     ClassicGroup, GroupError, GroupState, JoinRequest, JoinResponse, Millis, Reply, SyncResponse,
 };
 use super::consumer::{
-    CommitRefusal, ConsumerGroup, ConsumerGroupError, Heartbeat, HeartbeatAnswer,
+    CommitRefusal, ConsumerGroup, ConsumerGroupError, ConsumerSnapshot, Heartbeat, HeartbeatAnswer,
 };
+use super::consumer_log;
+use super::consumer_records::ConsumerRecordKey;
 use super::records::{GroupMetadataValue, OffsetValue, RecordKey};
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::produce::LEADER_EPOCH;
@@ -150,19 +153,27 @@ pub struct OffsetsPartition {
     changed: Signal,
     /// Set at shutdown: nothing waits on a rebalance any more.
     stopping: Rc<Shutdown>,
+    /// Topic names to ids as last seen, for consumer group records.
+    topic_ids: RefCell<TopicIds>,
 }
+
+/// Topic names and their ids.
+pub type TopicIds = BTreeMap<String, Uuid>;
 
 impl OffsetsPartition {
     /// Rebuilds the partition's groups and offsets from its log, and starts
     /// its timers (sessions, rebalances, offset retention) until `stopping`.
+    /// `topic_ids` maps topic names to ids, for consumer group records.
     pub async fn load(
         index: i32,
         log: Log,
         stopping: Rc<Shutdown>,
+        topic_ids: TopicIds,
     ) -> Result<Rc<OffsetsPartition>, StorageError> {
         let now = now_ms();
         let mut groups: BTreeMap<String, GroupEntry> = BTreeMap::new();
         let mut metadata: BTreeMap<String, Option<GroupMetadataValue>> = BTreeMap::new();
+        let mut consumers = consumer_log::Loader::default();
         let mut next = log.log_start_offset();
         let end = log.log_end_offset();
         let mut records = 0usize;
@@ -184,6 +195,7 @@ impl OffsetsPartition {
                     apply_record(
                         &mut groups,
                         &mut metadata,
+                        &mut consumers,
                         record.key,
                         record.value,
                         offset,
@@ -208,6 +220,19 @@ impl OffsetsPartition {
                 }
             }
         }
+        let name_of = |id: &Uuid| {
+            topic_ids
+                .iter()
+                .find(|(_, t)| *t == id)
+                .map(|(name, _)| name.clone())
+        };
+        for consumer in consumers.finish(&name_of, now) {
+            let id = consumer.id.clone();
+            groups
+                .entry(id.clone())
+                .or_insert_with(|| GroupEntry::new(&id, now))
+                .consumer = Some(consumer);
+        }
         if !groups.is_empty() {
             tracing::info!(
                 partition = index,
@@ -223,6 +248,7 @@ impl OffsetsPartition {
             waiters: RefCell::new(HashMap::new()),
             changed: Signal::default(),
             stopping,
+            topic_ids: RefCell::new(topic_ids),
         });
         glommio::spawn_local(run_timers(Rc::clone(&partition))).detach();
         Ok(partition)
@@ -256,35 +282,66 @@ impl OffsetsPartition {
     }
 
     /// ConsumerGroupHeartbeat. `partition_counts` holds every topic's
-    /// partition count.
-    pub fn consumer_heartbeat(
+    /// partition count and `topic_ids` their ids. What changed is written
+    /// and flushed before the answer.
+    pub async fn consumer_heartbeat(
         &self,
         group_id: &str,
         request: Heartbeat,
         partition_counts: &BTreeMap<String, i32>,
+        topic_ids: TopicIds,
     ) -> Result<HeartbeatAnswer, HeartbeatRefusal> {
         let now = now_ms();
-        let mut groups = self.groups.borrow_mut();
-        if let Some(entry) = groups.get(group_id) {
-            if entry.group.state() != GroupState::Empty {
-                // A classic group in use cannot take members of the other protocol.
-                return Err(HeartbeatRefusal::GroupIdNotFound);
+        *self.topic_ids.borrow_mut() = topic_ids;
+        let (answer, records) = {
+            let mut groups = self.groups.borrow_mut();
+            if let Some(entry) = groups.get(group_id) {
+                if entry.group.state() != GroupState::Empty {
+                    // A classic group in use cannot take members of the other protocol.
+                    return Err(HeartbeatRefusal::GroupIdNotFound);
+                }
+            } else if request.member_epoch != 0 {
+                return Err(HeartbeatRefusal::Group(ConsumerGroupError::UnknownMemberId));
             }
-        } else if request.member_epoch != 0 {
-            return Err(HeartbeatRefusal::Group(ConsumerGroupError::UnknownMemberId));
-        }
-        let entry = groups
-            .entry(group_id.to_owned())
-            .or_insert_with(|| GroupEntry::new(group_id, now));
-        let consumer = entry
-            .consumer
-            .get_or_insert_with(|| ConsumerGroup::new(group_id, now));
-        let answer = consumer
-            .heartbeat(request, partition_counts, now)
-            .map_err(HeartbeatRefusal::Group);
-        drop(groups);
+            let entry = groups
+                .entry(group_id.to_owned())
+                .or_insert_with(|| GroupEntry::new(group_id, now));
+            let consumer = entry
+                .consumer
+                .get_or_insert_with(|| ConsumerGroup::new(group_id, now));
+            let before = consumer.snapshot();
+            let answer = consumer
+                .heartbeat(request, partition_counts, now)
+                .map_err(HeartbeatRefusal::Group)?;
+            (
+                answer,
+                self.changes(group_id, &before, &consumer.snapshot()),
+            )
+        };
         self.changed.notify();
-        answer
+        if !records.is_empty() {
+            self.write(records)
+                .await
+                .map_err(|_| HeartbeatRefusal::Group(ConsumerGroupError::UnknownMemberId))?;
+        }
+        Ok(answer)
+    }
+
+    /// The records that persist a consumer group's change, none if nothing
+    /// durable changed.
+    fn changes(
+        &self,
+        group_id: &str,
+        before: &ConsumerSnapshot,
+        after: &ConsumerSnapshot,
+    ) -> Vec<consumer_log::Record> {
+        let ids = self.topic_ids.borrow();
+        let id_of = |topic: &str| ids.get(topic).copied();
+        let now = consumer_log::records(group_id, None, after, &id_of);
+        if now == consumer_log::records(group_id, None, before, &id_of) {
+            return Vec::new();
+        }
+        consumer_log::records(group_id, Some(before), after, &id_of)
     }
 
     /// JoinGroup: waits until the group answers this member.
@@ -545,6 +602,9 @@ impl OffsetsPartition {
                 group: group_id.to_owned(),
             };
             records.push((key.encode(), None));
+            if let Some(consumer) = &entry.consumer {
+                records.extend(consumer_log::tombstones(group_id, &consumer.snapshot()));
+            }
             records
         };
         self.write(records).await?;
@@ -650,11 +710,13 @@ impl OffsetsPartition {
     async fn tick(&self, now: Millis, expire_offsets: bool) {
         let mut due: Vec<(String, Vec<Reply>, Option<GroupMetadataValue>)> = Vec::new();
         let mut expired = Vec::new();
+        let mut consumer_changes: Vec<(String, ConsumerSnapshot, ConsumerSnapshot)> = Vec::new();
         {
             let mut groups = self.groups.borrow_mut();
             for entry in groups.values_mut() {
                 if let Some(consumer) = &mut entry.consumer {
                     if consumer.next_deadline().is_some_and(|d| d <= now) {
+                        let before = consumer.snapshot();
                         for member in consumer.tick(now) {
                             tracing::info!(
                                 group = consumer.id,
@@ -662,6 +724,7 @@ impl OffsetsPartition {
                                 "consumer group member expired"
                             );
                         }
+                        consumer_changes.push((consumer.id.clone(), before, consumer.snapshot()));
                     }
                 }
                 if entry.group.next_deadline().is_some_and(|d| d <= now) {
@@ -682,6 +745,14 @@ impl OffsetsPartition {
         }
         for (group, replies, snapshot) in due {
             self.release(&group, replies, snapshot).await;
+        }
+        for (group, before, after) in consumer_changes {
+            let records = self.changes(&group, &before, &after);
+            if !records.is_empty() {
+                if let Err(code) = self.write(records).await {
+                    tracing::warn!(group, ?code, "could not persist the consumer group");
+                }
+            }
         }
         let mut touched: Vec<String> = Vec::new();
         for (group, topic, partition) in expired {
@@ -785,9 +856,11 @@ impl Fingerprint {
 }
 
 /// Applies one loaded record; group metadata is collected and applied last.
+#[allow(clippy::too_many_arguments)]
 fn apply_record(
     groups: &mut BTreeMap<String, GroupEntry>,
     metadata: &mut BTreeMap<String, Option<GroupMetadataValue>>,
+    consumers: &mut consumer_log::Loader,
     key: Option<Bytes>,
     value: Option<Bytes>,
     offset: i64,
@@ -798,7 +871,17 @@ fn apply_record(
     };
     let key = match RecordKey::decode(&key) {
         Ok(key) => key,
-        Err(e) if e.is_unknown_record_type() => return,
+        Err(e) if e.is_unknown_record_type() => {
+            match ConsumerRecordKey::decode(&key) {
+                Ok(key) => consumers.apply(key, value.as_deref()),
+                // Other coordinators' records (share groups, ...) are not Kelp's.
+                Err(e) if e.is_unknown_record_type() => {}
+                Err(e) => {
+                    tracing::warn!(offset, error = %e, "skipping an undecodable consumer group key");
+                }
+            }
+            return;
+        }
         Err(e) => {
             tracing::warn!(offset, error = %e, "skipping an undecodable __consumer_offsets key");
             return;
@@ -949,9 +1032,14 @@ mod tests {
             .spawn(move || async move {
                 let stopping = Rc::new(Shutdown::default());
                 let log = open_log(&path).await;
-                let partition = OffsetsPartition::load(0, Rc::clone(&log), Rc::clone(&stopping))
-                    .await
-                    .unwrap();
+                let partition = OffsetsPartition::load(
+                    0,
+                    Rc::clone(&log),
+                    Rc::clone(&stopping),
+                    TopicIds::new(),
+                )
+                .await
+                .unwrap();
                 // One member: the first generation completes after the initial delay.
                 let joined = partition.join("g", join_request("")).await;
                 assert_eq!(joined.error, None);
@@ -988,9 +1076,14 @@ mod tests {
                 log.close().await.unwrap();
 
                 let reopened = open_log(&path).await;
-                let again = OffsetsPartition::load(0, reopened, Rc::new(Shutdown::default()))
-                    .await
-                    .unwrap();
+                let again = OffsetsPartition::load(
+                    0,
+                    reopened,
+                    Rc::new(Shutdown::default()),
+                    TopicIds::new(),
+                )
+                .await
+                .unwrap();
                 let (state, generation, members, offset) = again
                     .with_group("g", |e| {
                         (

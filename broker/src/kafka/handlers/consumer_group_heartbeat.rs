@@ -90,9 +90,16 @@ pub async fn handle(
     }
     // Every shard holds the same topics snapshot.
     let counts = partition_counts(&topics);
+    let ids = topics
+        .topics
+        .values()
+        .map(|m| (m.name.clone(), m.id))
+        .collect();
     let id = group_id.clone();
     let answer = on_coordinator(shard, &group_id, move |partition| async move {
-        partition.consumer_heartbeat(&id, heartbeat, &counts)
+        partition
+            .consumer_heartbeat(&id, heartbeat, &counts, ids)
+            .await
     })
     .await;
     let answer = match answer {
