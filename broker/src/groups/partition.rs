@@ -1023,6 +1023,60 @@ mod tests {
         }
     }
 
+    fn committed(commit_ms: Millis, expire: Option<Millis>) -> Committed {
+        Committed {
+            value: OffsetValue {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp_ms: commit_ms,
+                expire_timestamp_ms: expire,
+            },
+            record_offset: 0,
+        }
+    }
+
+    #[test]
+    fn offsets_expire_as_kafkas_retention_says() {
+        let day = 24 * 60 * 60 * 1000;
+        // A simple group (offsets only): counted from each commit.
+        let mut simple = GroupEntry::new("s", 0);
+        simple
+            .offsets
+            .insert(("old".to_owned(), 0), committed(0, None));
+        simple
+            .offsets
+            .insert(("new".to_owned(), 0), committed(6 * day, None));
+        simple.offsets.insert(
+            ("explicit".to_owned(), 0),
+            committed(6 * day, Some(6 * day + 5)),
+        );
+        let expired = expired_offsets(&simple, OFFSETS_RETENTION_MS);
+        assert_eq!(
+            expired,
+            vec![("explicit".to_owned(), 0), ("old".to_owned(), 0)]
+        );
+        assert!(expired_offsets(&simple, OFFSETS_RETENTION_MS - 1)
+            .iter()
+            .all(|(t, _)| t == "explicit"));
+
+        // An emptied consumer group: counted from when it became empty.
+        let mut entry = GroupEntry::new("g", 0);
+        let join = join_request("");
+        let _ = entry.group.join(join, 0);
+        entry
+            .group
+            .tick(crate::groups::classic::INITIAL_REBALANCE_DELAY_MS);
+        let member = entry.group.members().next().unwrap().id.clone();
+        entry.group.leave(&[(member, None)], day);
+        assert_eq!(entry.group.state(), GroupState::Empty);
+        entry
+            .offsets
+            .insert(("t".to_owned(), 0), committed(0, None));
+        assert!(expired_offsets(&entry, day + OFFSETS_RETENTION_MS - 1).is_empty());
+        assert_eq!(expired_offsets(&entry, day + OFFSETS_RETENTION_MS).len(), 1);
+    }
+
     #[test]
     fn groups_and_offsets_are_rebuilt_from_the_log() {
         // The crate directory: /tmp may be a tmpfs without O_DIRECT.
