@@ -1062,23 +1062,22 @@ mod tests {
         );
     }
 
+    /// Instance "i-1" joining.
+    fn static_join() -> Heartbeat {
+        Heartbeat {
+            member_epoch: 0,
+            instance_id: Some("i-1".to_owned()),
+            rebalance_timeout_ms: 30_000,
+            subscribed: Some(vec!["t".to_owned()]),
+            owned: Some(Partitions::new()),
+            ..Heartbeat::default()
+        }
+    }
+
     #[test]
     fn a_static_member_returns_to_its_partitions_without_a_rebalance() {
         let mut group = ConsumerGroup::new("g", 0);
-        let first = group
-            .heartbeat(
-                Heartbeat {
-                    member_epoch: 0,
-                    instance_id: Some("i-1".to_owned()),
-                    rebalance_timeout_ms: 30_000,
-                    subscribed: Some(vec!["t".to_owned()]),
-                    owned: Some(Partitions::new()),
-                    ..Heartbeat::default()
-                },
-                &counts(),
-                0,
-            )
-            .unwrap();
+        let first = group.heartbeat(static_join(), &counts(), 0).unwrap();
         let epoch_before = group.group_epoch;
         let away = group
             .heartbeat(
@@ -1094,36 +1093,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(away.member_epoch, TEMPORARY_LEAVE_EPOCH);
-        let back = group
-            .heartbeat(
-                Heartbeat {
-                    member_epoch: 0,
-                    instance_id: Some("i-1".to_owned()),
-                    rebalance_timeout_ms: 30_000,
-                    subscribed: Some(vec!["t".to_owned()]),
-                    owned: Some(Partitions::new()),
-                    ..Heartbeat::default()
-                },
-                &counts(),
-                2,
-            )
-            .unwrap();
+        let back = group.heartbeat(static_join(), &counts(), 2).unwrap();
         assert_ne!(back.member_id, first.member_id);
         assert_eq!(back.assignment, Some(parts(&[0, 1, 2, 3, 4, 5])));
         assert_eq!(group.group_epoch, epoch_before, "no rebalance");
         // While the instance is active, another process may not take it.
-        let other = group.heartbeat(
-            Heartbeat {
-                member_epoch: 0,
-                instance_id: Some("i-1".to_owned()),
-                rebalance_timeout_ms: 30_000,
-                subscribed: Some(vec!["t".to_owned()]),
-                owned: Some(Partitions::new()),
-                ..Heartbeat::default()
-            },
-            &counts(),
-            3,
-        );
+        let other = group.heartbeat(static_join(), &counts(), 3);
         assert_eq!(other, Err(ConsumerGroupError::UnreleasedInstanceId));
     }
 
