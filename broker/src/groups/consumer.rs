@@ -48,6 +48,9 @@ pub enum ConsumerGroupError {
     /// The requested server assignor does not exist.
     #[error("unsupported assignor")]
     UnsupportedAssignor,
+    /// The subscription regex does not compile.
+    #[error("{0}")]
+    InvalidRegex(String),
 }
 
 /// How far a member is from its target assignment.
@@ -76,6 +79,9 @@ pub struct Heartbeat {
     pub rebalance_timeout_ms: i32,
     /// `None` when unchanged.
     pub subscribed: Option<Vec<String>>,
+    /// A regex over topic names (RE2 syntax, whole-name match); `None`
+    /// when unchanged, `""` to drop it.
+    pub subscribed_regex: Option<String>,
     /// The assignor asked for; `None` when unchanged.
     pub assignor: Option<String>,
     /// What the member owns now (topic names); `None` when unchanged.
@@ -112,8 +118,12 @@ pub struct ConsumerMember {
     pub client_host: String,
     /// How long it has to give partitions up.
     pub rebalance_timeout_ms: i32,
-    /// Subscribed topic names.
+    /// Topics subscribed to: the names given plus those the regex matches.
     pub subscribed: BTreeSet<String>,
+    /// Topic names given.
+    pub subscribed_names: BTreeSet<String>,
+    /// The subscription regex, if any.
+    pub subscribed_regex: Option<String>,
     /// The assignor it asked for.
     pub assignor: Option<String>,
     /// Its epoch.
@@ -148,9 +158,10 @@ pub struct ConsumerGroup {
     partition_counts: BTreeMap<String, i32>,
     /// When the group last became empty or non-empty.
     pub state_since: Millis,
-    /// Restored from the log: the next heartbeat learns the counts without
-    /// taking them for a change.
+    /// Restored from the log: the next heartbeat learns the counts and
+    /// resolves regex subscriptions without taking them for a change.
     counts_unknown: bool,
+    subscriptions_unresolved: bool,
     id_seed: u64,
 }
 
@@ -167,6 +178,7 @@ impl ConsumerGroup {
             partition_counts: BTreeMap::new(),
             state_since: now,
             counts_unknown: false,
+            subscriptions_unresolved: false,
             id_seed: now as u64 ^ 0x2545_f491_4f6c_dd1d,
         }
     }
@@ -210,6 +222,7 @@ impl ConsumerGroup {
         // The counts the target was computed for: those of its topics.
         group.partition_counts = BTreeMap::new();
         group.counts_unknown = true;
+        group.subscriptions_unresolved = true;
         group
     }
 
@@ -335,9 +348,10 @@ impl ConsumerGroup {
             (request.member_id.clone(), false)
         };
         let updated = self.update_member(&id, &request);
+        let resolved = self.resolve_subscriptions(partition_counts);
         let topics_changed = self.refresh_partition_counts(partition_counts);
         // One bump for whatever this heartbeat changed.
-        if joined || updated || topics_changed {
+        if joined || updated || resolved || topics_changed {
             self.group_epoch += 1;
         }
         if self.group_epoch > self.assignment_epoch {
@@ -471,6 +485,8 @@ impl ConsumerGroup {
                 client_host: String::new(),
                 rebalance_timeout_ms: request.rebalance_timeout_ms,
                 subscribed: BTreeSet::new(),
+                subscribed_names: BTreeSet::new(),
+                subscribed_regex: None,
                 assignor: None,
                 epoch: 0,
                 previous_epoch: 0,
@@ -533,17 +549,36 @@ impl ConsumerGroup {
         }
         let mut bump = false;
         if let Some(topics) = &request.subscribed {
-            let topics: BTreeSet<String> = topics.iter().cloned().collect();
-            if topics != member.subscribed {
-                member.subscribed = topics;
-                bump = true;
-            }
+            member.subscribed_names = topics.iter().cloned().collect();
+        }
+        if let Some(regex) = &request.subscribed_regex {
+            member.subscribed_regex = Some(regex.clone()).filter(|r| !r.is_empty());
         }
         if request.assignor.is_some() && request.assignor != member.assignor {
             member.assignor = request.assignor.clone();
             bump = true;
         }
         bump
+    }
+
+    /// Every member's topics: its names plus the existing topics its regex
+    /// matches (as a whole name, as Kafka matches). Whether any changed.
+    fn resolve_subscriptions(&mut self, all: &BTreeMap<String, i32>) -> bool {
+        let mut changed = false;
+        for member in self.members.values_mut() {
+            let mut topics = member.subscribed_names.clone();
+            if let Some(pattern) = &member.subscribed_regex {
+                // Checked when the member sent it.
+                if let Ok(regex) = regex::Regex::new(&format!("^(?:{pattern})$")) {
+                    topics.extend(all.keys().filter(|t| regex.is_match(t)).cloned());
+                }
+            }
+            if topics != member.subscribed {
+                member.subscribed = topics;
+                changed = true;
+            }
+        }
+        changed && !std::mem::take(&mut self.subscriptions_unresolved)
     }
 
     /// A topic created, deleted or grown under a subscription changes the
@@ -741,6 +776,8 @@ impl ConsumerMember {
             client_host: String::new(),
             rebalance_timeout_ms: 0,
             subscribed: BTreeSet::new(),
+            subscribed_names: BTreeSet::new(),
+            subscribed_regex: None,
             assignor: None,
             epoch: 0,
             previous_epoch: 0,
@@ -772,6 +809,17 @@ fn validate(request: &Heartbeat) -> Result<(), ConsumerGroupError> {
     if request.rack_id.as_deref() == Some("") {
         return invalid("RackId can't be empty.");
     }
+    if let Some(pattern) = request
+        .subscribed_regex
+        .as_deref()
+        .filter(|r| !r.is_empty())
+    {
+        if let Err(e) = regex::Regex::new(pattern) {
+            return Err(ConsumerGroupError::InvalidRegex(format!(
+                "SubscribedTopicRegex `{pattern}` is not a valid regular expression: {e}"
+            )));
+        }
+    }
     match request.member_epoch {
         0 => {
             if request.rebalance_timeout_ms == -1 {
@@ -780,8 +828,15 @@ fn validate(request: &Heartbeat) -> Result<(), ConsumerGroupError> {
             if request.owned.as_ref().is_none_or(|o| !o.is_empty()) {
                 return invalid("TopicPartitions must be empty when (re-)joining.");
             }
-            if request.subscribed.as_ref().is_none_or(Vec::is_empty) {
-                return invalid("SubscribedTopicNames must be set in first request.");
+            let names = request.subscribed.as_ref().is_some_and(|n| !n.is_empty());
+            let regex = request
+                .subscribed_regex
+                .as_ref()
+                .is_some_and(|r| !r.is_empty());
+            if !names && !regex {
+                return invalid(
+                    "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
+                );
             }
         }
         LEAVE_EPOCH | TEMPORARY_LEAVE_EPOCH => {
@@ -1129,6 +1184,49 @@ mod tests {
         let b_gets = beat(&mut restored, &b.member_id, 2, Some(Partitions::new()), 400).unwrap();
         assert_eq!(b_gets.assignment.unwrap()["t"].len(), 3);
         assert_exclusive(&restored);
+    }
+
+    #[test]
+    fn a_regex_subscribes_to_every_matching_topic_and_later_ones() {
+        let mut group = ConsumerGroup::new("g", 0);
+        let join = Heartbeat {
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed: Some(Vec::new()),
+            subscribed_regex: Some("t|v.*".to_owned()),
+            owned: Some(Partitions::new()),
+            ..Heartbeat::default()
+        };
+        let a = group.heartbeat(join, &counts(), 0).unwrap();
+        assert_eq!(a.assignment, Some(parts(&[0, 1, 2, 3, 4, 5])), "t, not u");
+        let mut more = counts();
+        more.insert("v1".to_owned(), 1);
+        let next = group
+            .heartbeat(
+                Heartbeat {
+                    member_id: a.member_id.clone(),
+                    member_epoch: a.member_epoch,
+                    rebalance_timeout_ms: -1,
+                    owned: Some(parts(&[0, 1, 2, 3, 4, 5])),
+                    ..Heartbeat::default()
+                },
+                &more,
+                1,
+            )
+            .unwrap();
+        let assigned = next.assignment.expect("a topic created under the regex");
+        assert_eq!(assigned.get("v1"), Some(&BTreeSet::from([0])));
+        let bad = Heartbeat {
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_regex: Some("(".to_owned()),
+            owned: Some(Partitions::new()),
+            ..Heartbeat::default()
+        };
+        assert!(matches!(
+            group.heartbeat(bad, &counts(), 2),
+            Err(ConsumerGroupError::InvalidRegex(_))
+        ));
     }
 
     #[test]

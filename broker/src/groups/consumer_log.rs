@@ -73,8 +73,8 @@ pub fn records(
     ];
     for member in &after.members {
         let m = member.id.clone();
-        let mut subscribed: Vec<String> = member.subscribed.iter().cloned().collect();
-        subscribed.sort();
+        // A set: sorted, as Kafka writes them.
+        let subscribed: Vec<String> = member.subscribed_names.iter().cloned().collect();
         out.push((
             key(ConsumerRecordKey::MemberMetadata {
                 group: g.clone(),
@@ -87,7 +87,7 @@ pub fn records(
                     client_id: member.client_id.clone(),
                     client_host: member.client_host.clone(),
                     subscribed_topic_names: subscribed,
-                    subscribed_topic_regex: None,
+                    subscribed_topic_regex: member.subscribed_regex.clone(),
                     server_assignor: member.assignor.clone(),
                     rebalance_timeout_ms: member.rebalance_timeout_ms,
                 }
@@ -288,7 +288,11 @@ impl Loader {
                         member.rack_id = meta.rack_id.clone();
                         member.client_id = meta.client_id.clone();
                         member.client_host = meta.client_host.clone();
-                        member.subscribed = meta.subscribed_topic_names.iter().cloned().collect();
+                        member.subscribed_names =
+                            meta.subscribed_topic_names.iter().cloned().collect();
+                        member.subscribed_regex = meta.subscribed_topic_regex.clone();
+                        // Resolved against the topics at the next heartbeat.
+                        member.subscribed = member.subscribed_names.clone();
                         member.assignor = meta.server_assignor.clone();
                         member.rebalance_timeout_ms = meta.rebalance_timeout_ms;
                         if let Some(current) = loading.current.get(member_id) {

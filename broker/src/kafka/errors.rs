@@ -95,6 +95,8 @@ pub enum ErrorCode {
     UnsupportedAssignor = 112,
     /// An offset commit from an older member epoch (KIP-848).
     StaleMemberEpoch = 113,
+    /// A subscription regex that does not compile (KIP-848).
+    InvalidRegularExpression = 130,
     /// The request was sent to an endpoint of the wrong type.
     MismatchedEndpointType = 114,
     /// The endpoint type in the request is not known.
@@ -168,6 +170,7 @@ impl From<&ConsumerGroupError> for ErrorCode {
             ConsumerGroupError::UnreleasedInstanceId => ErrorCode::UnreleasedInstanceId,
             ConsumerGroupError::FencedInstanceId => ErrorCode::FencedInstanceId,
             ConsumerGroupError::UnsupportedAssignor => ErrorCode::UnsupportedAssignor,
+            ConsumerGroupError::InvalidRegex(_) => ErrorCode::InvalidRegularExpression,
         }
     }
 }

@@ -33,6 +33,7 @@ type Described = (
     String,
     String,
     Vec<String>,
+    Option<String>,
     Partitions,
     Partitions,
 );
@@ -66,7 +67,8 @@ pub async fn handle(
                                 m.epoch,
                                 m.client_id.clone(),
                                 m.client_host.clone(),
-                                m.subscribed.iter().cloned().collect(),
+                                m.subscribed_names.iter().cloned().collect(),
+                                m.subscribed_regex.clone(),
                                 m.assigned.clone(),
                                 consumer.target.get(&m.id).cloned().unwrap_or_default(),
                             )
@@ -107,6 +109,7 @@ pub async fn handle(
                                 client,
                                 host,
                                 subscribed,
+                                pattern,
                                 assigned,
                                 target,
                             )| {
@@ -123,6 +126,7 @@ pub async fn handle(
                                             .map(|t| TopicName(StrBytes::from_string(t)))
                                             .collect(),
                                     )
+                                    .with_subscribed_topic_regex(pattern.map(StrBytes::from_string))
                                     .with_assignment(assignment(&topics, assigned))
                                     .with_target_assignment(assignment(&topics, target))
                                     .with_member_type(CONSUMER_MEMBER)

@@ -70,24 +70,15 @@ pub async fn handle(
             .subscribed_topic_names
             .as_ref()
             .map(|names| names.iter().map(|n| n.to_string()).collect()),
+        subscribed_regex: request
+            .subscribed_topic_regex
+            .as_ref()
+            .map(ToString::to_string),
         assignor: request.server_assignor.as_ref().map(ToString::to_string),
         owned,
         client_id: client_id.unwrap_or_default(),
         client_host: client_host.to_string(),
     };
-    // An empty regex is "no regex" (clients send it with topic names).
-    if request
-        .subscribed_topic_regex
-        .as_ref()
-        .is_some_and(|r| !r.is_empty())
-    {
-        return refuse(
-            ErrorCode::InvalidRequest,
-            Some(
-                "SubscribedTopicRegex is not supported by Kelp yet; subscribe by names.".to_owned(),
-            ),
-        );
-    }
     // Every shard holds the same topics snapshot.
     let counts = partition_counts(&topics);
     let ids = topics
