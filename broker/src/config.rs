@@ -9,6 +9,8 @@ use std::time::Duration;
 use kelp_storage::{CleanupPolicy, LogConfig};
 use serde::Deserialize;
 
+use crate::groups::settings::GroupSettings;
+
 /// Why a configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -128,6 +130,22 @@ pub struct FileConfig {
     pub log_cleaner_io_max_bytes_per_second: Option<u64>,
     /// Topic defaults.
     pub topic_defaults: Option<TopicDefaults>,
+    /// Kafka's `offsets.topic.num.partitions`.
+    pub offsets_topic_num_partitions: Option<i32>,
+    /// Kafka's `offsets.retention.minutes`.
+    pub offsets_retention_minutes: Option<i64>,
+    /// Kafka's `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: Option<i64>,
+    /// Kafka's `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_ms: Option<i64>,
+    /// Kafka's `group.min.session.timeout.ms`.
+    pub group_min_session_timeout_ms: Option<i32>,
+    /// Kafka's `group.max.session.timeout.ms`.
+    pub group_max_session_timeout_ms: Option<i32>,
+    /// Kafka's `group.consumer.session.timeout.ms`.
+    pub group_consumer_session_timeout_ms: Option<i32>,
+    /// Kafka's `group.consumer.heartbeat.interval.ms`.
+    pub group_consumer_heartbeat_interval_ms: Option<i32>,
 }
 
 /// The broker's effective configuration.
@@ -160,6 +178,8 @@ pub struct BrokerConfig {
     pub cleaner_throttle_bytes_per_sec: Option<u64>,
     /// Topic-config defaults.
     pub topic_defaults: TopicDefaults,
+    /// Consumer group settings.
+    pub groups: GroupSettings,
 }
 
 /// Settings given on the command line (each overrides the file).
@@ -227,6 +247,40 @@ impl BrokerConfig {
                 reason: "must be between 1 and 1024".to_owned(),
             });
         }
+        let kafka = GroupSettings::default();
+        let groups = GroupSettings {
+            offsets_topic_partitions: file
+                .offsets_topic_num_partitions
+                .unwrap_or(kafka.offsets_topic_partitions),
+            offsets_retention_ms: file
+                .offsets_retention_minutes
+                .map_or(kafka.offsets_retention_ms, |m| m.saturating_mul(60_000)),
+            offsets_retention_check_ms: file
+                .offsets_retention_check_interval_ms
+                .unwrap_or(kafka.offsets_retention_check_ms),
+            initial_rebalance_delay_ms: file
+                .group_initial_rebalance_delay_ms
+                .unwrap_or(kafka.initial_rebalance_delay_ms),
+            min_session_timeout_ms: file
+                .group_min_session_timeout_ms
+                .unwrap_or(kafka.min_session_timeout_ms),
+            max_session_timeout_ms: file
+                .group_max_session_timeout_ms
+                .unwrap_or(kafka.max_session_timeout_ms),
+            consumer_session_timeout_ms: file
+                .group_consumer_session_timeout_ms
+                .unwrap_or(kafka.consumer_session_timeout_ms),
+            consumer_heartbeat_interval_ms: file
+                .group_consumer_heartbeat_interval_ms
+                .unwrap_or(kafka.consumer_heartbeat_interval_ms),
+        };
+        if let Err(reason) = groups.check() {
+            return Err(ConfigError::Invalid {
+                name: "group settings",
+                value: format!("{groups:?}"),
+                reason,
+            });
+        }
         let topic_defaults = file.topic_defaults.unwrap_or_default();
         if CleanupPolicy::parse(&topic_defaults.cleanup_policy).is_none() {
             return Err(ConfigError::Invalid {
@@ -261,6 +315,7 @@ impl BrokerConfig {
             ),
             cleaner_throttle_bytes_per_sec: file.log_cleaner_io_max_bytes_per_second,
             topic_defaults,
+            groups,
         })
     }
 }

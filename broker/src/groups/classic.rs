@@ -13,19 +13,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::Bytes;
 
 use super::records::{GroupMetadataValue, MemberMetadata};
+use super::settings::GroupSettings;
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
-/// Kafka's `group.initial.rebalance.delay.ms`: a new group waits this long
-/// for more members before its first generation.
+/// Kafka's default `group.initial.rebalance.delay.ms`: a new group waits
+/// this long for more members before its first generation.
 pub const INITIAL_REBALANCE_DELAY_MS: Millis = 3_000;
 /// How long a member that joined but never completed a generation is kept.
 pub const NEW_MEMBER_JOIN_TIMEOUT_MS: Millis = 300_000;
-/// Kafka's `group.min.session.timeout.ms`.
-pub const MIN_SESSION_TIMEOUT_MS: i32 = 6_000;
-/// Kafka's `group.max.session.timeout.ms`.
-pub const MAX_SESSION_TIMEOUT_MS: i32 = 1_800_000;
 
 /// A group's state, named as Kafka names it in DescribeGroups and ListGroups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +233,7 @@ pub struct ClassicGroup {
     initial_remaining: Millis,
     sync_deadline: Option<Millis>,
     uuid_seed: u64,
+    settings: GroupSettings,
 }
 
 impl ClassicGroup {
@@ -260,7 +258,14 @@ impl ClassicGroup {
             initial_remaining: 0,
             sync_deadline: None,
             uuid_seed: now as u64 ^ 0x9e37_79b9_7f4a_7c15,
+            settings: GroupSettings::default(),
         }
+    }
+
+    /// The group under the broker's settings instead of Kafka's defaults.
+    pub fn with_settings(mut self, settings: GroupSettings) -> ClassicGroup {
+        self.settings = settings;
+        self
     }
 
     /// The group as its metadata record stores it.
@@ -291,8 +296,13 @@ impl ClassicGroup {
 
     /// A group rebuilt from its metadata record: Stable with its members,
     /// each given a full session from `now` to heartbeat again, or Empty.
-    pub fn restore(id: &str, value: &GroupMetadataValue, now: Millis) -> ClassicGroup {
-        let mut group = ClassicGroup::new(id, now);
+    pub fn restore(
+        id: &str,
+        value: &GroupMetadataValue,
+        now: Millis,
+        settings: GroupSettings,
+    ) -> ClassicGroup {
+        let mut group = ClassicGroup::new(id, now).with_settings(settings);
         group.generation = value.generation;
         group.protocol_type = Some(value.protocol_type.clone()).filter(|t| !t.is_empty());
         group.protocol = value.protocol.clone();
@@ -477,7 +487,8 @@ impl ClassicGroup {
                 vec![Reply::Join(me.clone(), JoinResponse::error(e, &me))],
             )
         };
-        if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&request.session_timeout_ms)
+        if !(self.settings.min_session_timeout_ms..=self.settings.max_session_timeout_ms)
+            .contains(&request.session_timeout_ms)
         {
             return refuse(GroupError::InvalidSessionTimeout);
         }
@@ -993,8 +1004,9 @@ impl ClassicGroup {
         self.transition(GroupState::PreparingRebalance, now);
         if initial {
             self.new_member_added = false;
-            self.join_deadline = Some(now + INITIAL_REBALANCE_DELAY_MS);
-            self.initial_remaining = (self.rebalance_timeout() - INITIAL_REBALANCE_DELAY_MS).max(0);
+            let delay = self.settings.initial_rebalance_delay_ms;
+            self.join_deadline = Some(now + delay);
+            self.initial_remaining = (self.rebalance_timeout() - delay).max(0);
         } else if self.all_joined() {
             replies.extend(self.complete_join(now));
         } else {
@@ -1014,7 +1026,10 @@ impl ClassicGroup {
         {
             // More members came during the initial delay: wait a little more.
             self.new_member_added = false;
-            let delay = INITIAL_REBALANCE_DELAY_MS.min(self.initial_remaining);
+            let delay = self
+                .settings
+                .initial_rebalance_delay_ms
+                .min(self.initial_remaining);
             self.initial_remaining = (self.initial_remaining - delay).max(0);
             self.join_deadline = Some(now + delay);
             return Vec::new();
@@ -1406,7 +1421,8 @@ mod tests {
     fn a_restored_group_keeps_its_members_generation_and_assignments() {
         let (group, ids) = stable_group(2);
         let snapshot = group.snapshot();
-        let mut restored = ClassicGroup::restore("g", &snapshot, T + 50_000);
+        let mut restored =
+            ClassicGroup::restore("g", &snapshot, T + 50_000, GroupSettings::default());
         assert_eq!(restored.state(), GroupState::Stable);
         assert_eq!(restored.generation(), 1);
         assert_eq!(restored.leader(), group.leader());

@@ -12,11 +12,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::assignors::{AssignmentSpec, Assignor, MemberSpec};
 use super::classic::Millis;
+use super::settings::GroupSettings;
 
-/// Kafka's `group.consumer.session.timeout.ms`.
+/// Kafka's default `group.consumer.session.timeout.ms`.
 pub const SESSION_TIMEOUT_MS: Millis = 45_000;
-/// Kafka's `group.consumer.heartbeat.interval.ms`.
-pub const HEARTBEAT_INTERVAL_MS: i32 = 5_000;
 /// The member epoch of a leaving member.
 pub const LEAVE_EPOCH: i32 = -1;
 /// The member epoch of a static member leaving for a while (a restart).
@@ -163,6 +162,8 @@ pub struct ConsumerGroup {
     counts_unknown: bool,
     subscriptions_unresolved: bool,
     id_seed: u64,
+    /// How long a silent member stays, in ms.
+    session_timeout_ms: Millis,
 }
 
 impl ConsumerGroup {
@@ -180,7 +181,14 @@ impl ConsumerGroup {
             counts_unknown: false,
             subscriptions_unresolved: false,
             id_seed: now as u64 ^ 0x2545_f491_4f6c_dd1d,
+            session_timeout_ms: SESSION_TIMEOUT_MS,
         }
+    }
+
+    /// The group under the broker's settings instead of Kafka's defaults.
+    pub fn with_settings(mut self, settings: GroupSettings) -> ConsumerGroup {
+        self.session_timeout_ms = Millis::from(settings.consumer_session_timeout_ms);
+        self
     }
 
     /// The group's durable state: what its records hold.
@@ -203,13 +211,18 @@ impl ConsumerGroup {
 
     /// A group rebuilt from its records; each member gets a full session
     /// from `now` to heartbeat again.
-    pub fn restore(id: &str, snapshot: ConsumerSnapshot, now: Millis) -> ConsumerGroup {
-        let mut group = ConsumerGroup::new(id, now);
+    pub fn restore(
+        id: &str,
+        snapshot: ConsumerSnapshot,
+        now: Millis,
+        settings: GroupSettings,
+    ) -> ConsumerGroup {
+        let mut group = ConsumerGroup::new(id, now).with_settings(settings);
         group.group_epoch = snapshot.group_epoch;
         group.assignment_epoch = snapshot.assignment_epoch;
         group.target = snapshot.target;
         for mut member in snapshot.members {
-            member.session_deadline = now + SESSION_TIMEOUT_MS;
+            member.session_deadline = now + group.session_timeout_ms;
             member.revoke_deadline = (member.state == MemberState::UnrevokedPartitions)
                 .then(|| now + i64::from(member.rebalance_timeout_ms.max(0)));
             if let Some(instance) = &member.instance_id {
@@ -362,7 +375,7 @@ impl ConsumerGroup {
             .members
             .get_mut(&id)
             .expect("the member was added or checked above");
-        member.session_deadline = now + SESSION_TIMEOUT_MS;
+        member.session_deadline = now + self.session_timeout_ms;
         let changed = member.last_sent.as_ref() != Some(&member.assigned);
         let assignment = (full || changed).then(|| member.assigned.clone());
         if assignment.is_some() {
@@ -494,7 +507,7 @@ impl ConsumerGroup {
                 assigned: Partitions::new(),
                 revoking: Partitions::new(),
                 last_sent: None,
-                session_deadline: now + SESSION_TIMEOUT_MS,
+                session_deadline: now + self.session_timeout_ms,
                 revoke_deadline: None,
             },
         );
@@ -1163,7 +1176,7 @@ mod tests {
         let a = join(&mut group, 0);
         let b = join(&mut group, 1);
         let snapshot = group.snapshot();
-        let mut restored = ConsumerGroup::restore("g", snapshot, 100);
+        let mut restored = ConsumerGroup::restore("g", snapshot, 100, GroupSettings::default());
         assert_eq!(restored.group_epoch, group.group_epoch);
         // A carries on with its epoch: no new assignment, no fencing.
         let told = beat(

@@ -13,6 +13,7 @@ use super::consumer_records::{
     ConsumerGroupMetadataValue, ConsumerRecordKey, CurrentMemberAssignmentValue,
     MemberMetadataValue, TargetAssignmentMemberValue, TargetAssignmentMetadataValue,
 };
+use super::settings::GroupSettings;
 
 /// A record's key and value (`None`: a tombstone).
 pub type Record = (Bytes, Option<Bytes>);
@@ -269,6 +270,7 @@ impl Loader {
         self,
         name_of: &dyn Fn(&Uuid) -> Option<String>,
         now: Millis,
+        settings: GroupSettings,
     ) -> Vec<ConsumerGroup> {
         let by_names = |list: &[(Uuid, Vec<i32>)]| -> Partitions {
             list.iter()
@@ -316,7 +318,7 @@ impl Loader {
                     target,
                     members,
                 };
-                Some(ConsumerGroup::restore(&id, snapshot, now))
+                Some(ConsumerGroup::restore(&id, snapshot, now, settings))
             })
             .collect()
     }
@@ -357,7 +359,7 @@ mod tests {
             loader.apply(ConsumerRecordKey::decode(key).unwrap(), value.as_deref());
         }
         let name_of = |id: &Uuid| (*id == topic_id).then(|| "t".to_owned());
-        let rebuilt = loader.finish(&name_of, 10);
+        let rebuilt = loader.finish(&name_of, 10, GroupSettings::default());
         assert_eq!(rebuilt.len(), 1);
         let after = rebuilt[0].snapshot();
         assert_eq!(after.group_epoch, before.group_epoch);
@@ -400,13 +402,20 @@ mod tests {
         {
             loader.apply(ConsumerRecordKey::decode(key).unwrap(), value.as_deref());
         }
-        assert_eq!(loader.finish(&name_of, 30)[0].members().count(), 1);
+        assert_eq!(
+            loader.finish(&name_of, 30, GroupSettings::default())[0]
+                .members()
+                .count(),
+            1
+        );
         let mut loader = Loader::default();
         for (key, value) in written.iter().chain(&tombstones("g", &later)) {
             loader.apply(ConsumerRecordKey::decode(key).unwrap(), value.as_deref());
         }
         assert!(
-            loader.finish(&name_of, 30).is_empty(),
+            loader
+                .finish(&name_of, 30, GroupSettings::default())
+                .is_empty(),
             "a deleted group stays deleted"
         );
     }

@@ -17,8 +17,6 @@ use crate::topics::TopicMeta;
 
 /// The internal topic holding groups and committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-/// Kafka's `offsets.topic.num.partitions`.
-pub const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
 /// The internal topic's configs, as Kafka sets them.
 const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("cleanup.policy", "compact"),
@@ -43,7 +41,7 @@ pub async fn offsets_topic(shard: &Rc<Shard>) -> Result<TopicMeta, ErrorCode> {
     ensure_internal(
         shard,
         OFFSETS_TOPIC,
-        OFFSETS_TOPIC_PARTITIONS,
+        shard.config.groups.offsets_topic_partitions,
         OFFSETS_TOPIC_CONFIGS,
     )
     .await
@@ -146,12 +144,18 @@ impl GroupCoordinator {
             .values()
             .map(|m| (m.name.clone(), m.id))
             .collect();
-        let partition = OffsetsPartition::load(index, log, Rc::clone(&shard.stopping), topic_ids)
-            .await
-            .map_err(|e| {
-                tracing::error!(partition = index, error = %e, "loading consumer groups failed");
-                ErrorCode::CoordinatorNotAvailable
-            })?;
+        let partition = OffsetsPartition::load(
+            index,
+            log,
+            Rc::clone(&shard.stopping),
+            topic_ids,
+            shard.config.groups,
+        )
+        .await
+        .map_err(|e| {
+            tracing::error!(partition = index, error = %e, "loading consumer groups failed");
+            ErrorCode::CoordinatorNotAvailable
+        })?;
         self.partitions
             .borrow_mut()
             .insert(index, Rc::clone(&partition));

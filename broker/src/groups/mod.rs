@@ -7,6 +7,7 @@
 //! - [`consumer_records`]: Kafka's byte formats of the KIP-848 consumer group records.
 //! - [`coordinator`]: which partition and shard coordinate a group.
 //! - [`partition`]: one `__consumer_offsets` partition's groups, offsets and log.
+//! - [`settings`]: the broker's group settings, Kafka's defaults.
 //! - [`records`]: Kafka's byte formats of offset commits and group metadata.
 //! - [`assignors`]: the server-side assignors of the KIP-848 protocol.
 
@@ -18,3 +19,4 @@ pub mod consumer_records;
 pub mod coordinator;
 pub mod partition;
 pub mod records;
+pub mod settings;

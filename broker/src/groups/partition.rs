@@ -32,16 +32,13 @@ use super::consumer::{
 use super::consumer_log;
 use super::consumer_records::ConsumerRecordKey;
 use super::records::{GroupMetadataValue, OffsetValue, RecordKey};
+use super::settings::GroupSettings;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::produce::LEADER_EPOCH;
 use crate::shard::Log;
 
 /// Kafka's `offset.metadata.max.bytes`.
 pub const OFFSET_METADATA_MAX_CHARS: usize = 4096;
-/// Kafka's `offsets.retention.minutes` (7 days), in ms.
-pub const OFFSETS_RETENTION_MS: Millis = 7 * 24 * 60 * 60 * 1000;
-/// How often expired offsets are looked for.
-const RETENTION_CHECK_MS: Millis = 10 * 60 * 1000;
 /// Bytes read from the log per step while loading.
 const LOAD_READ_BYTES: usize = 1 << 20;
 /// Largest decompressed batch accepted while loading.
@@ -76,9 +73,9 @@ pub struct GroupEntry {
 }
 
 impl GroupEntry {
-    fn new(id: &str, now: Millis) -> GroupEntry {
+    fn new(id: &str, now: Millis, settings: GroupSettings) -> GroupEntry {
         GroupEntry {
-            group: ClassicGroup::new(id, now),
+            group: ClassicGroup::new(id, now).with_settings(settings),
             consumer: None,
             offsets: BTreeMap::new(),
         }
@@ -155,6 +152,8 @@ pub struct OffsetsPartition {
     stopping: Rc<Shutdown>,
     /// Topic names to ids as last seen, for consumer group records.
     topic_ids: RefCell<TopicIds>,
+    /// The broker's group settings.
+    settings: GroupSettings,
 }
 
 /// Topic names and their ids.
@@ -169,6 +168,7 @@ impl OffsetsPartition {
         log: Log,
         stopping: Rc<Shutdown>,
         topic_ids: TopicIds,
+        settings: GroupSettings,
     ) -> Result<Rc<OffsetsPartition>, StorageError> {
         let now = now_ms();
         let mut groups: BTreeMap<String, GroupEntry> = BTreeMap::new();
@@ -199,7 +199,7 @@ impl OffsetsPartition {
                         record.key,
                         record.value,
                         offset,
-                        now,
+                        (now, settings),
                     );
                 }
             }
@@ -209,8 +209,8 @@ impl OffsetsPartition {
                 Some(value) => {
                     groups
                         .entry(id.clone())
-                        .or_insert_with(|| GroupEntry::new(&id, now))
-                        .group = ClassicGroup::restore(&id, &value, now);
+                        .or_insert_with(|| GroupEntry::new(&id, now, settings))
+                        .group = ClassicGroup::restore(&id, &value, now, settings);
                 }
                 None => {
                     // Deleted: only offsets committed after the deletion stay.
@@ -226,11 +226,11 @@ impl OffsetsPartition {
                 .find(|(_, t)| *t == id)
                 .map(|(name, _)| name.clone())
         };
-        for consumer in consumers.finish(&name_of, now) {
+        for consumer in consumers.finish(&name_of, now, settings) {
             let id = consumer.id.clone();
             groups
                 .entry(id.clone())
-                .or_insert_with(|| GroupEntry::new(&id, now))
+                .or_insert_with(|| GroupEntry::new(&id, now, settings))
                 .consumer = Some(consumer);
         }
         if !groups.is_empty() {
@@ -249,6 +249,7 @@ impl OffsetsPartition {
             changed: Signal::default(),
             stopping,
             topic_ids: RefCell::new(topic_ids),
+            settings,
         });
         glommio::spawn_local(run_timers(Rc::clone(&partition))).detach();
         Ok(partition)
@@ -305,10 +306,10 @@ impl OffsetsPartition {
             }
             let entry = groups
                 .entry(group_id.to_owned())
-                .or_insert_with(|| GroupEntry::new(group_id, now));
-            let consumer = entry
-                .consumer
-                .get_or_insert_with(|| ConsumerGroup::new(group_id, now));
+                .or_insert_with(|| GroupEntry::new(group_id, now, self.settings));
+            let consumer = entry.consumer.get_or_insert_with(|| {
+                ConsumerGroup::new(group_id, now).with_settings(self.settings)
+            });
             let before = consumer.snapshot();
             let answer = consumer
                 .heartbeat(request, partition_counts, now)
@@ -355,7 +356,7 @@ impl OffsetsPartition {
             } else {
                 let entry = groups
                     .entry(group_id.to_owned())
-                    .or_insert_with(|| GroupEntry::new(group_id, now));
+                    .or_insert_with(|| GroupEntry::new(group_id, now, self.settings));
                 let before = Fingerprint::of(&entry.group);
                 let (filed, replies) = entry.group.join(request, now);
                 let snapshot = before.persist_after(&entry.group);
@@ -472,7 +473,10 @@ impl OffsetsPartition {
                     .map_err(ErrorCode::from)?,
                 // A group only committing offsets (manual assignment).
                 None if generation < 0 => {
-                    groups.insert(group_id.to_owned(), GroupEntry::new(group_id, now));
+                    groups.insert(
+                        group_id.to_owned(),
+                        GroupEntry::new(group_id, now, self.settings),
+                    );
                 }
                 None => return Err(ErrorCode::IllegalGeneration),
             }
@@ -501,7 +505,7 @@ impl OffsetsPartition {
         let mut groups = self.groups.borrow_mut();
         let group = groups
             .entry(group_id.to_owned())
-            .or_insert_with(|| GroupEntry::new(group_id, now));
+            .or_insert_with(|| GroupEntry::new(group_id, now, self.settings));
         for (i, entry) in accepted.into_iter().enumerate() {
             let committed = Committed {
                 value: entry.value,
@@ -737,7 +741,8 @@ impl OffsetsPartition {
                     ));
                 }
                 if expire_offsets {
-                    for (topic, partition) in expired_offsets(entry, now) {
+                    let retention = self.settings.offsets_retention_ms;
+                    for (topic, partition) in expired_offsets(entry, now, retention) {
                         expired.push((entry.group.id.clone(), topic, partition));
                     }
                 }
@@ -800,7 +805,8 @@ impl OffsetsPartition {
 /// Runs the partition's timers until the shard stops.
 async fn run_timers(partition: Rc<OffsetsPartition>) {
     let stopping = Rc::clone(&partition.stopping);
-    let mut next_retention = now_ms() + RETENTION_CHECK_MS;
+    let check_every = partition.settings.offsets_retention_check_ms.max(1);
+    let mut next_retention = now_ms() + check_every;
     loop {
         let seen = partition.changed.generation();
         let now = now_ms();
@@ -821,7 +827,7 @@ async fn run_timers(partition: Rc<OffsetsPartition>) {
         let now = now_ms();
         let retention = now >= next_retention;
         if retention {
-            next_retention = now + RETENTION_CHECK_MS;
+            next_retention = now + check_every;
         }
         partition.tick(now, retention).await;
     }
@@ -864,7 +870,7 @@ fn apply_record(
     key: Option<Bytes>,
     value: Option<Bytes>,
     offset: i64,
-    now: Millis,
+    (now, settings): (Millis, GroupSettings),
 ) {
     let Some(key) = key else {
         return;
@@ -895,7 +901,7 @@ fn apply_record(
         } => {
             let entry = groups
                 .entry(group.clone())
-                .or_insert_with(|| GroupEntry::new(&group, now));
+                .or_insert_with(|| GroupEntry::new(&group, now, settings));
             match value.map(|v| OffsetValue::decode(&v)) {
                 None => {
                     entry.offsets.remove(&(topic, partition));
@@ -929,7 +935,7 @@ fn apply_record(
 }
 
 /// The offsets of `entry` past their retention (Kafka's `offsetExpirationCondition`).
-fn expired_offsets(entry: &GroupEntry, now: Millis) -> Vec<(String, i32)> {
+fn expired_offsets(entry: &GroupEntry, now: Millis, retention_ms: Millis) -> Vec<(String, i32)> {
     let group = &entry.group;
     let subscribed = group.subscribed_topics();
     entry
@@ -948,7 +954,7 @@ fn expired_offsets(entry: &GroupEntry, now: Millis) -> Vec<(String, i32)> {
                 },
                 _ => return false,
             };
-            now - base >= OFFSETS_RETENTION_MS
+            now - base >= retention_ms
         })
         .map(|(key, _)| key.clone())
         .collect()
@@ -1039,8 +1045,9 @@ mod tests {
     #[test]
     fn offsets_expire_as_kafkas_retention_says() {
         let day = 24 * 60 * 60 * 1000;
+        let retention = GroupSettings::default().offsets_retention_ms;
         // A simple group (offsets only): counted from each commit.
-        let mut simple = GroupEntry::new("s", 0);
+        let mut simple = GroupEntry::new("s", 0, GroupSettings::default());
         simple
             .offsets
             .insert(("old".to_owned(), 0), committed(0, None));
@@ -1051,17 +1058,17 @@ mod tests {
             ("explicit".to_owned(), 0),
             committed(6 * day, Some(6 * day + 5)),
         );
-        let expired = expired_offsets(&simple, OFFSETS_RETENTION_MS);
+        let expired = expired_offsets(&simple, retention, retention);
         assert_eq!(
             expired,
             vec![("explicit".to_owned(), 0), ("old".to_owned(), 0)]
         );
-        assert!(expired_offsets(&simple, OFFSETS_RETENTION_MS - 1)
+        assert!(expired_offsets(&simple, retention - 1, retention)
             .iter()
             .all(|(t, _)| t == "explicit"));
 
         // An emptied consumer group: counted from when it became empty.
-        let mut entry = GroupEntry::new("g", 0);
+        let mut entry = GroupEntry::new("g", 0, GroupSettings::default());
         let join = join_request("");
         let _ = entry.group.join(join, 0);
         entry
@@ -1073,8 +1080,8 @@ mod tests {
         entry
             .offsets
             .insert(("t".to_owned(), 0), committed(0, None));
-        assert!(expired_offsets(&entry, day + OFFSETS_RETENTION_MS - 1).is_empty());
-        assert_eq!(expired_offsets(&entry, day + OFFSETS_RETENTION_MS).len(), 1);
+        assert!(expired_offsets(&entry, day + retention - 1, retention).is_empty());
+        assert_eq!(expired_offsets(&entry, day + retention, retention).len(), 1);
     }
 
     #[test]
@@ -1091,6 +1098,7 @@ mod tests {
                     Rc::clone(&log),
                     Rc::clone(&stopping),
                     TopicIds::new(),
+                    GroupSettings::default(),
                 )
                 .await
                 .unwrap();
@@ -1135,6 +1143,7 @@ mod tests {
                     reopened,
                     Rc::new(Shutdown::default()),
                     TopicIds::new(),
+                    GroupSettings::default(),
                 )
                 .await
                 .unwrap();

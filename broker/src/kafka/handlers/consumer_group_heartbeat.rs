@@ -9,7 +9,7 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::groups::consumer::{Heartbeat, Partitions, HEARTBEAT_INTERVAL_MS};
+use crate::groups::consumer::{Heartbeat, Partitions};
 use crate::groups::coordinator::{on_coordinator, OFFSETS_TOPIC};
 use crate::groups::partition::HeartbeatRefusal;
 use crate::kafka::errors::ErrorCode;
@@ -124,7 +124,7 @@ pub async fn handle(
     ConsumerGroupHeartbeatResponse::default()
         .with_member_id(Some(StrBytes::from_string(answer.member_id)))
         .with_member_epoch(answer.member_epoch)
-        .with_heartbeat_interval_ms(HEARTBEAT_INTERVAL_MS)
+        .with_heartbeat_interval_ms(shard.config.groups.consumer_heartbeat_interval_ms)
         .with_assignment(assignment)
 }
 
