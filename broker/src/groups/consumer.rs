@@ -288,7 +288,15 @@ impl ConsumerGroup {
     }
 
     /// Checks an OffsetCommit (v9+: the member epoch) against the group.
-    pub fn validate_offset_commit(&self, member_id: &str, epoch: i32) -> Result<(), CommitRefusal> {
+    /// A commit sent just before the member's epoch advanced is taken when
+    /// it holds every committed partition still (as Kafka 4.2 relaxes it,
+    /// KAFKA-20066): a heartbeat and a commit sent together otherwise race.
+    pub fn validate_offset_commit(
+        &self,
+        member_id: &str,
+        epoch: i32,
+        partitions: &[(String, i32)],
+    ) -> Result<(), CommitRefusal> {
         if member_id.is_empty() && epoch < 0 {
             // A commit from outside the group: only while nobody consumes.
             return if self.members.is_empty() {
@@ -301,10 +309,16 @@ impl ConsumerGroup {
             .members
             .get(member_id)
             .ok_or(CommitRefusal::UnknownMember)?;
-        if epoch != member.epoch {
-            return Err(CommitRefusal::StaleEpoch);
+        let held = || {
+            partitions
+                .iter()
+                .all(|(t, p)| member.assigned.get(t).is_some_and(|set| set.contains(p)))
+        };
+        if epoch == member.epoch || (epoch == member.previous_epoch && epoch > 0 && held()) {
+            Ok(())
+        } else {
+            Err(CommitRefusal::StaleEpoch)
         }
-        Ok(())
     }
 
     /// The earliest time [`ConsumerGroup::tick`] has work to do.
@@ -1282,20 +1296,45 @@ mod tests {
     #[test]
     fn commits_need_the_members_current_epoch() {
         let mut group = ConsumerGroup::new("g", 0);
-        group.validate_offset_commit("", -1).unwrap();
+        let p0 = [("t".to_owned(), 0)];
+        group.validate_offset_commit("", -1, &p0).unwrap();
         let a = join(&mut group, 0);
-        group.validate_offset_commit(&a.member_id, 1).unwrap();
+        group.validate_offset_commit(&a.member_id, 1, &p0).unwrap();
         assert_eq!(
-            group.validate_offset_commit(&a.member_id, 0),
+            group.validate_offset_commit(&a.member_id, 0, &p0),
             Err(CommitRefusal::StaleEpoch)
         );
         assert_eq!(
-            group.validate_offset_commit("x", 1),
+            group.validate_offset_commit("x", 1, &p0),
             Err(CommitRefusal::UnknownMember)
         );
         assert_eq!(
-            group.validate_offset_commit("", -1),
+            group.validate_offset_commit("", -1, &p0),
             Err(CommitRefusal::UnknownMember)
+        );
+        // B joins; A gives partitions up and advances from epoch 1 to 2. A
+        // commit A sent at epoch 1 is taken for partitions it still holds.
+        let _b = join(&mut group, 1);
+        let kept = beat(
+            &mut group,
+            &a.member_id,
+            1,
+            Some(parts(&[0, 1, 2, 3, 4, 5])),
+            2,
+        )
+        .unwrap()
+        .assignment
+        .unwrap();
+        beat(&mut group, &a.member_id, 1, Some(kept.clone()), 3).unwrap();
+        let still: Vec<(String, i32)> = kept["t"].iter().map(|p| ("t".to_owned(), *p)).collect();
+        group
+            .validate_offset_commit(&a.member_id, 1, &still)
+            .unwrap();
+        let given_up = (0..6).find(|p| !kept["t"].contains(p)).unwrap();
+        assert_eq!(
+            group.validate_offset_commit(&a.member_id, 1, &[("t".to_owned(), given_up)]),
+            Err(CommitRefusal::StaleEpoch),
+            "not for a partition it gave up"
         );
     }
 

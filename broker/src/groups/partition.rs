@@ -460,8 +460,12 @@ impl OffsetsPartition {
                         || entry.consumer.is_some() && !member_id.is_empty() =>
                 {
                     let consumer = entry.consumer.as_ref().expect("checked in the guard");
+                    let partitions: Vec<(String, i32)> = entries
+                        .iter()
+                        .map(|e| (e.topic.clone(), e.partition))
+                        .collect();
                     consumer
-                        .validate_offset_commit(member_id, generation)
+                        .validate_offset_commit(member_id, generation, &partitions)
                         .map_err(|refusal| match refusal {
                             CommitRefusal::UnknownMember => ErrorCode::UnknownMemberId,
                             CommitRefusal::StaleEpoch => ErrorCode::StaleMemberEpoch,
