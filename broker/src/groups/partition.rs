@@ -117,6 +117,8 @@ pub enum HeartbeatRefusal {
     GroupIdNotFound,
     /// The consumer group refused it.
     Group(ConsumerGroupError),
+    /// Its change could not be made durable.
+    Coordinator(ErrorCode),
 }
 
 /// Which request a waiter answers.
@@ -323,7 +325,7 @@ impl OffsetsPartition {
         if !records.is_empty() {
             self.write(records)
                 .await
-                .map_err(|_| HeartbeatRefusal::Group(ConsumerGroupError::UnknownMemberId))?;
+                .map_err(HeartbeatRefusal::Coordinator)?;
         }
         Ok(answer)
     }

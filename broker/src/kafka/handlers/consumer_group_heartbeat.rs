@@ -94,7 +94,7 @@ pub async fn handle(
     })
     .await;
     let answer = match answer {
-        Err(code) => return refuse(code, None),
+        Err(code) | Ok(Err(HeartbeatRefusal::Coordinator(code))) => return refuse(code, None),
         Ok(Err(HeartbeatRefusal::GroupIdNotFound)) => {
             return refuse(
                 ErrorCode::GroupIdNotFound,
