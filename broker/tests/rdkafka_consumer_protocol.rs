@@ -7,48 +7,47 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::raw::{call, create_topic, topic_name};
+use common::groups::{
+    assigned, assignments_now, classic_consumer, close_first, commit, commit_all, create,
+    fetch_offsets, find_listed, group_id, poll_once, produce_and_consume, string, subscribe_all,
+    wait_for_assignments, wait_for_coordinator, Consumed, Polls, COORDINATOR_LOAD_IN_PROGRESS,
+    COORDINATOR_NOT_AVAILABLE, FENCED_MEMBER_EPOCH, GROUP_ID_NOT_FOUND, INVALID_REQUEST, NONE,
+    STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID, UNSUPPORTED_ASSIGNOR,
+};
+use common::raw::{call, topic_name};
 use common::Broker;
 use kafka_protocol::messages::consumer_group_describe_response::DescribedGroup;
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions as OwnedPartitions;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest,
+    ListGroupsRequest, MetadataRequest,
 };
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 /// How long any one wait may take before the test fails. Rebalances of
 /// this protocol advance with heartbeats, every 5 s (the broker's
 /// interval): a partition moves in two of them (revoked, then assigned).
 const DEADLINE: Duration = Duration::from_secs(30);
-/// Timeout of a single rdkafka call.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
-// Kafka error codes.
-const NONE: i16 = 0;
-const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-const INVALID_REQUEST: i16 = 42;
-const GROUP_ID_NOT_FOUND: i16 = 69;
-const FENCED_MEMBER_EPOCH: i16 = 110;
-const UNSUPPORTED_ASSIGNOR: i16 = 112;
-const STALE_MEMBER_EPOCH: i16 = 113;
+/// Polls fail on any consume error; waits allow `DEADLINE` and fail as
+/// soon as two consumers hold the same partition.
+const POLLS: Polls = Polls {
+    deadline: DEADLINE,
+    tolerate_errors: false,
+    exclusive: true,
+};
+/// `POLLS`, but transient consume errors are tolerated: the broker is away
+/// for a restart.
+const RESTARTING: Polls = Polls {
+    tolerate_errors: true,
+    ..POLLS
+};
 
 /// The broker's heartbeat interval for consumer groups.
 const HEARTBEAT_INTERVAL_MS: i32 = 5_000;
@@ -75,208 +74,14 @@ fn protocol_consumer(broker: &Broker, group: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
-/// A classic-protocol consumer with short session and heartbeat intervals.
-fn classic_consumer(broker: &Broker, group: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker.addr.to_string())
-        .set("client.id", "kelp-classic-test")
-        .set("group.id", group)
-        .set("group.protocol", "classic")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        .set("max.poll.interval.ms", "15000")
-        .set("partition.assignment.strategy", "range")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "50")
-        .create()
-        .expect("consumer")
-}
-
-/// Produces message `i` (value `m-<i>`) for each `i` in `range`, to
-/// partition `i % partitions`, all acknowledged.
-fn produce(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<usize>) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.addr.to_string())
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", "30000")
-        .create()
-        .expect("producer");
-    for i in range {
-        let (key, value) = (format!("k-{i}"), format!("m-{i}"));
-        producer
-            .send(
-                BaseRecord::to(topic)
-                    .key(&key)
-                    .payload(&value)
-                    .partition((i % partitions as usize) as i32),
-            )
-            .expect("queued");
-    }
-    producer.flush(TIMEOUT).expect("every message acknowledged");
-}
-
-fn create(broker: &Broker, topic: &str, partitions: i32) {
-    let (error, message) = create_topic(broker, topic, partitions, &[]);
-    assert_eq!(error, NONE, "CreateTopics {topic}: {message:?}");
-}
-
-/// The partitions of `topic` assigned to `consumer`.
-fn assigned(consumer: &BaseConsumer, topic: &str) -> BTreeSet<i32> {
-    consumer
-        .assignment()
-        .expect("assignment")
-        .elements()
-        .iter()
-        .filter(|e| e.topic() == topic)
-        .map(|e| e.partition())
-        .collect()
-}
-
-/// A consumed message: partition, offset, value.
-type Consumed = (i32, i64, String);
-
-/// Whether polls may return transient consume errors (the broker is away
-/// for a restart) instead of failing the test.
-#[derive(Clone, Copy, PartialEq)]
-enum Errors {
-    Fail,
-    Tolerate,
-}
-
-/// Polls every consumer once (briefly); returns what each received.
-fn poll_once(consumers: &[&BaseConsumer], errors: Errors) -> Vec<Vec<Consumed>> {
-    consumers
-        .iter()
-        .map(|consumer| {
-            let mut got = Vec::new();
-            match consumer.poll(Duration::from_millis(50)) {
-                None => {}
-                Some(Ok(message)) => got.push((
-                    message.partition(),
-                    message.offset(),
-                    String::from_utf8(message.payload().unwrap().to_vec()).unwrap(),
-                )),
-                Some(Err(KafkaError::MessageConsumption(code))) if errors == Errors::Tolerate => {
-                    eprintln!("tolerated consume error while the broker restarts: {code:?}");
-                }
-                Some(Err(e)) => panic!("consume error: {e:?}"),
-            }
-            got
-        })
-        .collect()
-}
-
-/// Reads every consumer's assignment of `topic` (with no poll in between,
-/// so none can change meanwhile) and checks that no partition is held by
-/// two consumers at once.
-fn assignments_now(consumers: &[&BaseConsumer], topic: &str) -> Vec<BTreeSet<i32>> {
-    let assignments: Vec<BTreeSet<i32>> = consumers.iter().map(|c| assigned(c, topic)).collect();
-    let mut owners: BTreeMap<i32, usize> = BTreeMap::new();
-    for (consumer, partitions) in assignments.iter().enumerate() {
-        for partition in partitions {
-            if let Some(other) = owners.insert(*partition, consumer) {
-                panic!(
-                    "partition {partition} is held by consumers {other} and {consumer}: \
-                     {assignments:?}"
-                );
-            }
-        }
-    }
-    assignments
-}
-
-/// Polls `consumers` until their assignments of `topic` have the sizes in
-/// `sizes` and together cover `0..partitions` once; no message may arrive
-/// meanwhile, and no partition may ever be held by two consumers. Returns
-/// the assignments.
-fn wait_for_assignments(
-    consumers: &[&BaseConsumer],
-    topic: &str,
-    partitions: i32,
-    sizes: &[usize],
-    errors: Errors,
-) -> Vec<BTreeSet<i32>> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        for got in poll_once(consumers, errors) {
-            assert!(got.is_empty(), "no message expected yet: {got:?}");
-        }
-        let assignments = assignments_now(consumers, topic);
-        let mut all: Vec<i32> = assignments.iter().flatten().copied().collect();
-        all.sort_unstable();
-        let sized = assignments
-            .iter()
-            .map(BTreeSet::len)
-            .eq(sizes.iter().copied());
-        if sized && all == (0..partitions).collect::<Vec<_>>() {
-            return assignments;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "assignments never became sizes {sizes:?} covering {partitions} partitions once: \
-             {assignments:?}"
-        );
-    }
-}
-
-/// Polls `consumers` until `count` messages arrived in all; returns what
-/// each one received.
-fn consume(consumers: &[&BaseConsumer], count: usize, errors: Errors) -> Vec<Vec<Consumed>> {
-    let mut received: Vec<Vec<Consumed>> = vec![Vec::new(); consumers.len()];
-    let deadline = Instant::now() + DEADLINE;
-    while received.iter().map(Vec::len).sum::<usize>() < count {
-        assert!(
-            Instant::now() < deadline,
-            "consumed {} of {count} messages",
-            received.iter().map(Vec::len).sum::<usize>()
-        );
-        for (mine, got) in received.iter_mut().zip(poll_once(consumers, errors)) {
-            mine.extend(got);
-        }
-    }
-    received
-}
-
 /// Polls `consumers` a little longer: nothing more may arrive.
 fn nothing_more(consumers: &[&BaseConsumer]) {
     let until = Instant::now() + Duration::from_millis(500);
     while Instant::now() < until {
-        for got in poll_once(consumers, Errors::Fail) {
+        for got in poll_once(consumers, POLLS) {
             assert!(got.is_empty(), "nothing more expected: {got:?}");
         }
     }
-}
-
-/// Checks that `received` holds each of `expected` exactly once, and that
-/// each consumer read only from its own partitions.
-fn check_exactly_once(
-    received: &[Vec<Consumed>],
-    assignments: &[BTreeSet<i32>],
-    expected: impl Iterator<Item = usize>,
-) {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (consumer, (messages, assignment)) in received.iter().zip(assignments).enumerate() {
-        for (partition, offset, value) in messages {
-            assert!(
-                assignment.contains(partition),
-                "consumer {consumer} (assigned {assignment:?}) got partition {partition} \
-                 offset {offset}"
-            );
-            *seen.entry(value).or_default() += 1;
-        }
-    }
-    let expected: BTreeSet<String> = expected.map(|i| format!("m-{i}")).collect();
-    for value in &expected {
-        assert_eq!(
-            seen.get(value.as_str()).copied(),
-            Some(1),
-            "{value} consumed once"
-        );
-    }
-    assert_eq!(seen.len(), expected.len(), "nothing else consumed");
 }
 
 /// Checks that every partition's messages in `received` have the offsets
@@ -296,54 +101,12 @@ fn check_offsets(received: &[Vec<Consumed>], partitions: i32, offsets: std::ops:
     }
 }
 
-/// Commits each consumer's position synchronously (OffsetCommit v9 with
-/// its member epoch).
-fn commit_all(consumers: &[&BaseConsumer]) {
-    for consumer in consumers {
-        consumer
-            .commit_consumer_state(CommitMode::Sync)
-            .expect("synchronous commit");
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Raw protocol
 
 const HEARTBEAT_VERSION: i16 = 1;
 const DESCRIBE_VERSION: i16 = 1;
 const COMMIT_VERSION: i16 = 9;
-
-fn group_id(group: &str) -> GroupId {
-    GroupId(StrBytes::from_string(group.to_owned()))
-}
-
-fn string(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_owned())
-}
-
-/// Waits until FindCoordinator for `group` answers (the broker creates
-/// `__consumer_offsets` on first use).
-fn wait_for_coordinator(broker: &Broker, group: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let request = FindCoordinatorRequest::default()
-            .with_key(string(group))
-            .with_key_type(0);
-        let response = call(broker, 3, &request);
-        if response.error_code == NONE {
-            assert_eq!(response.port, i32::from(broker.addr.port()));
-            return;
-        }
-        assert!(
-            [COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS]
-                .contains(&response.error_code),
-            "FindCoordinator: error {}",
-            response.error_code
-        );
-        assert!(Instant::now() < deadline, "no coordinator for {group}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The topic id of `topic`, from Metadata v12.
 fn topic_id(broker: &Broker, topic: &str) -> uuid::Uuid {
@@ -440,67 +203,7 @@ fn described_partitions(
 fn listed(broker: &Broker, group: &str, types: &[&str]) -> Option<ListedGroup> {
     let request =
         ListGroupsRequest::default().with_types_filter(types.iter().map(|t| string(t)).collect());
-    let response = call(broker, 5, &request);
-    assert_eq!(response.error_code, NONE);
-    response
-        .groups
-        .into_iter()
-        .find(|g| g.group_id.0.as_str() == group)
-}
-
-/// OffsetCommit v9 of `offsets` (partition, offset) of `topic` by `member`
-/// at `epoch`; the error code of each partition, in order.
-fn commit(
-    broker: &Broker,
-    group: &str,
-    member: &str,
-    epoch: i32,
-    topic: &str,
-    offsets: &[(i32, i64)],
-) -> Vec<(i32, i16)> {
-    let request = OffsetCommitRequest::default()
-        .with_group_id(group_id(group))
-        .with_generation_id_or_member_epoch(epoch)
-        .with_member_id(string(member))
-        .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(
-                offsets
-                    .iter()
-                    .map(|(partition, offset)| {
-                        OffsetCommitRequestPartition::default()
-                            .with_partition_index(*partition)
-                            .with_committed_offset(*offset)
-                    })
-                    .collect(),
-            )]);
-    let response = call(broker, COMMIT_VERSION, &request);
-    assert_eq!(response.topics.len(), 1, "{response:?}");
-    response.topics[0]
-        .partitions
-        .iter()
-        .map(|p| (p.partition_index, p.error_code))
-        .collect()
-}
-
-/// OffsetFetch v7 of `partitions` of `topic`: the committed offsets.
-fn fetch_offsets(broker: &Broker, group: &str, topic: &str, partitions: &[i32]) -> Vec<i64> {
-    let request = OffsetFetchRequest::default()
-        .with_group_id(group_id(group))
-        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-            .with_name(topic_name(topic))
-            .with_partition_indexes(partitions.to_vec())]));
-    let response = call(broker, 7, &request);
-    assert_eq!(response.error_code, NONE, "OffsetFetch: {response:?}");
-    let topic = &response.topics[0];
-    topic
-        .partitions
-        .iter()
-        .map(|p| {
-            assert_eq!(p.error_code, NONE);
-            p.committed_offset
-        })
-        .collect()
+    find_listed(broker, 5, &request, group)
 }
 
 // ---------------------------------------------------------------------------
@@ -513,15 +216,17 @@ fn three_members_of_the_consumer_protocol_share_six_partitions() {
     let consumers: Vec<BaseConsumer> = (0..3)
         .map(|_| protocol_consumer(&broker, "kip848-sharers"))
         .collect();
-    for consumer in &consumers {
-        consumer.subscribe(&["kip848-shared"]).unwrap();
-    }
-    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
-    let assignments = wait_for_assignments(&refs, "kip848-shared", 6, &[2, 2, 2], Errors::Fail);
+    let (refs, assignments) = subscribe_all(&consumers, "kip848-shared", 6, &[2, 2, 2], POLLS);
 
-    produce(&broker, "kip848-shared", 6, 0..600);
-    let received = consume(&refs, 600, Errors::Fail);
-    check_exactly_once(&received, &assignments, 0..600);
+    let received = produce_and_consume(
+        &broker,
+        "kip848-shared",
+        6,
+        0..600,
+        &refs,
+        &assignments,
+        POLLS,
+    );
     // Offsets are dense per partition: 100 messages each, from 0.
     check_offsets(&received, 6, 0..100);
     nothing_more(&refs);
@@ -560,20 +265,22 @@ fn three_members_of_the_consumer_protocol_share_six_partitions() {
 #[test]
 fn a_leaving_member_hands_over_and_commits_need_the_current_epoch() {
     let broker = Broker::start();
+    let partitions: Vec<i32> = (0..6).collect();
     create(&broker, "kip848-handover", 6);
     let mut consumers: Vec<BaseConsumer> = (0..3)
         .map(|_| protocol_consumer(&broker, "kip848-handovers"))
         .collect();
-    for consumer in &consumers {
-        consumer.subscribe(&["kip848-handover"]).unwrap();
-    }
-    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
-    let assignments = wait_for_assignments(&refs, "kip848-handover", 6, &[2, 2, 2], Errors::Fail);
-    produce(&broker, "kip848-handover", 6, 0..300);
-    let received = consume(&refs, 300, Errors::Fail);
-    check_exactly_once(&received, &assignments, 0..300);
+    let (refs, assignments) = subscribe_all(&consumers, "kip848-handover", 6, &[2, 2, 2], POLLS);
+    produce_and_consume(
+        &broker,
+        "kip848-handover",
+        6,
+        0..300,
+        &refs,
+        &assignments,
+        POLLS,
+    );
     commit_all(&refs);
-    let partitions: Vec<i32> = (0..6).collect();
     assert_eq!(
         fetch_offsets(&broker, "kip848-handovers", "kip848-handover", &partitions),
         vec![50; 6],
@@ -584,11 +291,9 @@ fn a_leaving_member_hands_over_and_commits_need_the_current_epoch() {
 
     // Closing the consumer leaves the group (epoch -1); the others take
     // over its partitions, at a new epoch.
-    let leaving = consumers.remove(0);
-    leaving.unsubscribe();
-    drop(leaving);
+    close_first(&mut consumers);
     let refs: Vec<&BaseConsumer> = consumers.iter().collect();
-    let assignments = wait_for_assignments(&refs, "kip848-handover", 6, &[3, 3], Errors::Fail);
+    let assignments = wait_for_assignments(&refs, "kip848-handover", 6, &[3, 3], POLLS);
     let after = describe_consumer_group(&broker, "kip848-handovers");
     assert_eq!(after.members.len(), 2, "{after:?}");
     assert!(
@@ -600,9 +305,15 @@ fn a_leaving_member_hands_over_and_commits_need_the_current_epoch() {
 
     // The new owners start where the committed offsets say: only new
     // messages arrive, each once.
-    produce(&broker, "kip848-handover", 6, 300..600);
-    let received = consume(&refs, 300, Errors::Fail);
-    check_exactly_once(&received, &assignments, 300..600);
+    let received = produce_and_consume(
+        &broker,
+        "kip848-handover",
+        6,
+        300..600,
+        &refs,
+        &assignments,
+        POLLS,
+    );
     check_offsets(&received, 6, 50..100);
     nothing_more(&refs);
     assert_eq!(assignments_now(&refs, "kip848-handover"), assignments);
@@ -622,7 +333,7 @@ fn member_epochs_are_checked() {
     let broker = Broker::start();
     create(&broker, TOPIC, 3);
     let id = topic_id(&broker, TOPIC);
-    wait_for_coordinator(&broker, GROUP);
+    wait_for_coordinator(&broker, GROUP, DEADLINE);
     // v1: the client chooses its member id (a UUID's 22 base64 characters).
     let member = "rawMember0123456789abc";
     assert_eq!(member.len(), 22);
@@ -733,7 +444,15 @@ fn member_epochs_are_checked() {
     let offsets = [(0, 5), (1, 6), (2, 7)];
     for wrong in [epoch - 1, epoch + 1] {
         assert_eq!(
-            commit(&broker, GROUP, member, wrong, TOPIC, &offsets),
+            commit(
+                &broker,
+                COMMIT_VERSION,
+                GROUP,
+                member,
+                wrong,
+                TOPIC,
+                &offsets
+            ),
             vec![
                 (0, STALE_MEMBER_EPOCH),
                 (1, STALE_MEMBER_EPOCH),
@@ -745,6 +464,7 @@ fn member_epochs_are_checked() {
     assert_eq!(
         commit(
             &broker,
+            COMMIT_VERSION,
             GROUP,
             "nobodyKnowsMe000000000",
             epoch,
@@ -762,7 +482,15 @@ fn member_epochs_are_checked() {
         vec![-1; 3]
     );
     assert_eq!(
-        commit(&broker, GROUP, member, epoch, TOPIC, &offsets),
+        commit(
+            &broker,
+            COMMIT_VERSION,
+            GROUP,
+            member,
+            epoch,
+            TOPIC,
+            &offsets
+        ),
         vec![(0, NONE), (1, NONE), (2, NONE)]
     );
     assert_eq!(
@@ -798,14 +526,8 @@ fn consumer_groups_survive_a_restart() {
     let port = broker.addr.port();
     create(&broker, TOPIC, 6);
     let consumers: Vec<BaseConsumer> = (0..2).map(|_| protocol_consumer(&broker, GROUP)).collect();
-    for consumer in &consumers {
-        consumer.subscribe(&[TOPIC]).unwrap();
-    }
-    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
-    let assignments = wait_for_assignments(&refs, TOPIC, 6, &[3, 3], Errors::Fail);
-    produce(&broker, TOPIC, 6, 0..300);
-    let received = consume(&refs, 300, Errors::Fail);
-    check_exactly_once(&received, &assignments, 0..300);
+    let (refs, assignments) = subscribe_all(&consumers, TOPIC, 6, &[3, 3], POLLS);
+    produce_and_consume(&broker, TOPIC, 6, 0..300, &refs, &assignments, POLLS);
     commit_all(&refs);
     let partitions: Vec<i32> = (0..6).collect();
     assert_eq!(
@@ -824,7 +546,7 @@ fn consumer_groups_survive_a_restart() {
     let stopping = std::thread::spawn(move || broker.wait());
     while !stopping.is_finished() {
         assert!(Instant::now() < deadline, "the broker never stopped");
-        for got in poll_once(&refs, Errors::Tolerate) {
+        for got in poll_once(&refs, RESTARTING) {
             assert!(got.is_empty(), "no message expected: {got:?}");
         }
     }
@@ -832,7 +554,7 @@ fn consumer_groups_survive_a_restart() {
         stopping.join().unwrap().success(),
         "SIGTERM stops the broker cleanly"
     );
-    for got in poll_once(&refs, Errors::Tolerate) {
+    for got in poll_once(&refs, RESTARTING) {
         assert!(got.is_empty(), "no message expected: {got:?}");
     }
     let broker = Broker::start_in(&data_dir, port);
@@ -851,10 +573,9 @@ fn consumer_groups_survive_a_restart() {
 
     // The consumers keep (or regain) their partitions; new messages
     // arrive once each, nothing consumed before comes back.
-    let assignments = wait_for_assignments(&refs, TOPIC, 6, &[3, 3], Errors::Tolerate);
-    produce(&broker, TOPIC, 6, 300..600);
-    let received = consume(&refs, 300, Errors::Tolerate);
-    check_exactly_once(&received, &assignments, 300..600);
+    let assignments = wait_for_assignments(&refs, TOPIC, 6, &[3, 3], RESTARTING);
+    let received =
+        produce_and_consume(&broker, TOPIC, 6, 300..600, &refs, &assignments, RESTARTING);
     check_offsets(&received, 6, 50..100);
     nothing_more(&refs);
     let described = describe_consumer_group(&broker, GROUP);
@@ -877,9 +598,9 @@ fn a_classic_group_in_use_refuses_consumer_protocol_members() {
     const TOPIC: &str = "kip848-classic-topic";
     let broker = Broker::start();
     create(&broker, TOPIC, 2);
-    let consumer = classic_consumer(&broker, GROUP);
+    let consumer = classic_consumer(&broker, "kelp-classic-test", GROUP);
     consumer.subscribe(&[TOPIC]).unwrap();
-    wait_for_assignments(&[&consumer], TOPIC, 2, &[2], Errors::Fail);
+    wait_for_assignments(&[&consumer], TOPIC, 2, &[2], POLLS);
 
     let refused = join(&broker, GROUP, "wouldBeMember00000000a", TOPIC);
     assert_eq!(refused.error_code, GROUP_ID_NOT_FOUND, "{refused:?}");
@@ -891,8 +612,14 @@ fn a_classic_group_in_use_refuses_consumer_protocol_members() {
     assert!(listed(&broker, GROUP, &["consumer"]).is_none());
 
     // The classic consumer goes on undisturbed.
-    produce(&broker, TOPIC, 2, 0..20);
-    let received = consume(&[&consumer], 20, Errors::Fail);
-    check_exactly_once(&received, &[BTreeSet::from([0, 1])], 0..20);
+    produce_and_consume(
+        &broker,
+        TOPIC,
+        2,
+        0..20,
+        &[&consumer],
+        &[BTreeSet::from([0, 1])],
+        POLLS,
+    );
     assert_eq!(assigned(&consumer, TOPIC), BTreeSet::from([0, 1]));
 }

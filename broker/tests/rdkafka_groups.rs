@@ -6,252 +6,58 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use common::raw::{call, create_topic, topic_name, Raw};
+use common::groups::{
+    assigned, check_exactly_once, classic_consumer, close_first, commit, commit_all, consume,
+    create, fetch_offsets, find_listed, group_id, poll_once, produce, produce_and_consume, string,
+    subscribe_all, wait_for_assignments, wait_for_coordinator, Consumed, Polls, GROUP_ID_NOT_FOUND,
+    ILLEGAL_GENERATION, MEMBER_ID_REQUIRED, NONE, NON_EMPTY_GROUP, REBALANCE_IN_PROGRESS, TIMEOUT,
+    UNKNOWN_MEMBER_ID,
+};
+use common::raw::{call, topic_name, Raw};
 use common::Broker;
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedPartitions;
 use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::offset_commit_request::{
-    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
-};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
     ConsumerProtocolAssignment, ConsumerProtocolSubscription, DescribeGroupsRequest,
-    FindCoordinatorRequest, GroupId, HeartbeatRequest, JoinGroupRequest, JoinGroupResponse,
-    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    HeartbeatRequest, JoinGroupRequest, JoinGroupResponse, ListGroupsRequest, SyncGroupRequest,
     SyncGroupResponse,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 /// How long any one wait may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(25);
-/// Timeout of a single rdkafka call.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
-// Kafka error codes.
-const NONE: i16 = 0;
-const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-const ILLEGAL_GENERATION: i16 = 22;
-const UNKNOWN_MEMBER_ID: i16 = 25;
-const REBALANCE_IN_PROGRESS: i16 = 27;
-const NON_EMPTY_GROUP: i16 = 68;
-const GROUP_ID_NOT_FOUND: i16 = 69;
-const MEMBER_ID_REQUIRED: i16 = 79;
+/// Polls fail on any consume error; waits allow `DEADLINE`.
+const POLLS: Polls = Polls {
+    deadline: DEADLINE,
+    tolerate_errors: false,
+    exclusive: false,
+};
+
+/// The OffsetCommit version of the raw commits.
+const COMMIT_VERSION: i16 = 7;
 
 // ---------------------------------------------------------------------------
 // rdkafka clients
 
-/// A group consumer with short session and heartbeat intervals, no
-/// auto-commit, reading from the beginning where nothing was committed.
+/// A classic-protocol group consumer of this test binary.
 fn group_consumer(broker: &Broker, group: &str) -> BaseConsumer {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker.addr.to_string())
-        .set("client.id", "kelp-groups-test")
-        .set("group.id", group)
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "1000")
-        // Also the rebalance timeout: bounds a rebalance that waits for a
-        // member which never rejoins.
-        .set("max.poll.interval.ms", "15000")
-        .set("partition.assignment.strategy", "range")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "50")
-        .create()
-        .expect("consumer")
-}
-
-/// Produces `count` keyed messages, message `i` (value `m-<i>`) to
-/// partition `i % partitions`, all acknowledged.
-fn produce(broker: &Broker, topic: &str, partitions: i32, range: std::ops::Range<usize>) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.addr.to_string())
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", "30000")
-        .create()
-        .expect("producer");
-    for i in range {
-        let (key, value) = (format!("k-{i}"), format!("m-{i}"));
-        producer
-            .send(
-                BaseRecord::to(topic)
-                    .key(&key)
-                    .payload(&value)
-                    .partition((i % partitions as usize) as i32),
-            )
-            .expect("queued");
-    }
-    producer.flush(TIMEOUT).expect("every message acknowledged");
-}
-
-fn create(broker: &Broker, topic: &str, partitions: i32) {
-    let (error, message) = create_topic(broker, topic, partitions, &[]);
-    assert_eq!(error, NONE, "CreateTopics {topic}: {message:?}");
-}
-
-/// The partitions of `topic` assigned to `consumer`.
-fn assigned(consumer: &BaseConsumer, topic: &str) -> BTreeSet<i32> {
-    consumer
-        .assignment()
-        .expect("assignment")
-        .elements()
-        .iter()
-        .filter(|e| e.topic() == topic)
-        .map(|e| e.partition())
-        .collect()
-}
-
-/// A consumed message: partition, offset, value.
-type Consumed = (i32, i64, String);
-
-/// Polls every consumer once (briefly); returns what each received.
-fn poll_once(consumers: &[&BaseConsumer]) -> Vec<Vec<Consumed>> {
-    consumers
-        .iter()
-        .map(|consumer| {
-            let mut got = Vec::new();
-            if let Some(message) = consumer.poll(Duration::from_millis(50)) {
-                let message = message.expect("no consume error");
-                got.push((
-                    message.partition(),
-                    message.offset(),
-                    String::from_utf8(message.payload().unwrap().to_vec()).unwrap(),
-                ));
-            }
-            got
-        })
-        .collect()
-}
-
-/// Polls `consumers` until their assignments of `topic` have the sizes in
-/// `sizes` and together cover `0..partitions` once; no message may arrive
-/// meanwhile. Returns the assignments.
-fn wait_for_assignments(
-    consumers: &[&BaseConsumer],
-    topic: &str,
-    partitions: i32,
-    sizes: &[usize],
-) -> Vec<BTreeSet<i32>> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        for got in poll_once(consumers) {
-            assert!(got.is_empty(), "no message expected yet: {got:?}");
-        }
-        let assignments: Vec<BTreeSet<i32>> =
-            consumers.iter().map(|c| assigned(c, topic)).collect();
-        let mut all: Vec<i32> = assignments.iter().flatten().copied().collect();
-        all.sort_unstable();
-        let sized = assignments
-            .iter()
-            .map(BTreeSet::len)
-            .eq(sizes.iter().copied());
-        if sized && all == (0..partitions).collect::<Vec<_>>() {
-            return assignments;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "assignments never became sizes {sizes:?} covering {partitions} partitions once: \
-             {assignments:?}"
-        );
-    }
-}
-
-/// Polls `consumers` until `count` messages arrived in all; returns what
-/// each one received.
-fn consume(consumers: &[&BaseConsumer], count: usize) -> Vec<Vec<Consumed>> {
-    let mut received: Vec<Vec<Consumed>> = vec![Vec::new(); consumers.len()];
-    let deadline = Instant::now() + DEADLINE;
-    while received.iter().map(Vec::len).sum::<usize>() < count {
-        assert!(
-            Instant::now() < deadline,
-            "consumed {} of {count} messages",
-            received.iter().map(Vec::len).sum::<usize>()
-        );
-        for (mine, got) in received.iter_mut().zip(poll_once(consumers)) {
-            mine.extend(got);
-        }
-    }
-    received
-}
-
-/// Checks that `received` holds each of `expected` exactly once, and that
-/// each consumer read only from its own partitions.
-fn check_exactly_once(
-    received: &[Vec<Consumed>],
-    assignments: &[BTreeSet<i32>],
-    expected: impl Iterator<Item = usize>,
-) {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (consumer, (messages, assignment)) in received.iter().zip(assignments).enumerate() {
-        for (partition, offset, value) in messages {
-            assert!(
-                assignment.contains(partition),
-                "consumer {consumer} (assigned {assignment:?}) got partition {partition} \
-                 offset {offset}"
-            );
-            *seen.entry(value).or_default() += 1;
-        }
-    }
-    let expected: BTreeSet<String> = expected.map(|i| format!("m-{i}")).collect();
-    for value in &expected {
-        assert_eq!(
-            seen.get(value.as_str()).copied(),
-            Some(1),
-            "{value} consumed once"
-        );
-    }
-    assert_eq!(seen.len(), expected.len(), "nothing else consumed");
+    classic_consumer(broker, "kelp-groups-test", group)
 }
 
 // ---------------------------------------------------------------------------
 // Raw protocol
-
-fn group_id(group: &str) -> GroupId {
-    GroupId(StrBytes::from_string(group.to_owned()))
-}
-
-fn string(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_owned())
-}
-
-/// Waits until FindCoordinator for `group` answers (the broker creates
-/// `__consumer_offsets` on first use).
-fn wait_for_coordinator(broker: &Broker, group: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let request = FindCoordinatorRequest::default()
-            .with_key(string(group))
-            .with_key_type(0);
-        let response = call(broker, 3, &request);
-        if response.error_code == NONE {
-            assert_eq!(response.port, i32::from(broker.addr.port()));
-            return;
-        }
-        assert!(
-            [COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS]
-                .contains(&response.error_code),
-            "FindCoordinator: error {}",
-            response.error_code
-        );
-        assert!(Instant::now() < deadline, "no coordinator for {group}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// A ConsumerProtocol subscription (version 0) to `topics`.
 fn subscription(topics: &[&str]) -> Bytes {
@@ -378,61 +184,6 @@ fn heartbeat(raw: &mut Raw, group: &str, member_id: &str, generation: i32) -> i1
         .error_code
 }
 
-/// OffsetCommit v7 of `offsets` (partition, offset) of `topic`; the error
-/// code of each partition, in order.
-fn commit(
-    broker: &Broker,
-    group: &str,
-    member_id: &str,
-    generation: i32,
-    topic: &str,
-    offsets: &[(i32, i64)],
-) -> Vec<(i32, i16)> {
-    let request = OffsetCommitRequest::default()
-        .with_group_id(group_id(group))
-        .with_generation_id_or_member_epoch(generation)
-        .with_member_id(string(member_id))
-        .with_topics(vec![OffsetCommitRequestTopic::default()
-            .with_name(topic_name(topic))
-            .with_partitions(
-                offsets
-                    .iter()
-                    .map(|(partition, offset)| {
-                        OffsetCommitRequestPartition::default()
-                            .with_partition_index(*partition)
-                            .with_committed_offset(*offset)
-                    })
-                    .collect(),
-            )]);
-    let response = call(broker, 7, &request);
-    assert_eq!(response.topics.len(), 1);
-    response.topics[0]
-        .partitions
-        .iter()
-        .map(|p| (p.partition_index, p.error_code))
-        .collect()
-}
-
-/// OffsetFetch v7 of `partitions` of `topic`: the committed offsets.
-fn fetch_offsets(broker: &Broker, group: &str, topic: &str, partitions: &[i32]) -> Vec<i64> {
-    let request = OffsetFetchRequest::default()
-        .with_group_id(group_id(group))
-        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-            .with_name(topic_name(topic))
-            .with_partition_indexes(partitions.to_vec())]));
-    let response = call(broker, 7, &request);
-    assert_eq!(response.error_code, NONE, "OffsetFetch: {response:?}");
-    let topic = &response.topics[0];
-    topic
-        .partitions
-        .iter()
-        .map(|p| {
-            assert_eq!(p.error_code, NONE);
-            p.committed_offset
-        })
-        .collect()
-}
-
 fn describe(broker: &Broker, group: &str) -> DescribedGroup {
     let request = DescribeGroupsRequest::default().with_groups(vec![group_id(group)]);
     let mut response = call(broker, 4, &request);
@@ -446,12 +197,7 @@ fn describe(broker: &Broker, group: &str) -> DescribedGroup {
 fn listed(broker: &Broker, group: &str, states: &[&str]) -> Option<ListedGroup> {
     let request =
         ListGroupsRequest::default().with_states_filter(states.iter().map(|s| string(s)).collect());
-    let response = call(broker, 4, &request);
-    assert_eq!(response.error_code, NONE);
-    response
-        .groups
-        .into_iter()
-        .find(|g| g.group_id.0.as_str() == group)
+    find_listed(broker, 4, &request, group)
 }
 
 fn delete_groups(broker: &Broker, groups: &[&str]) -> Vec<(String, i16)> {
@@ -472,15 +218,9 @@ fn three_consumers_share_six_partitions_exactly_once() {
     let broker = Broker::start();
     create(&broker, "shared", 6);
     let consumers: Vec<BaseConsumer> = (0..3).map(|_| group_consumer(&broker, "sharers")).collect();
-    for consumer in &consumers {
-        consumer.subscribe(&["shared"]).unwrap();
-    }
-    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
-    let assignments = wait_for_assignments(&refs, "shared", 6, &[2, 2, 2]);
+    let (refs, assignments) = subscribe_all(&consumers, "shared", 6, &[2, 2, 2], POLLS);
 
-    produce(&broker, "shared", 6, 0..600);
-    let received = consume(&refs, 600);
-    check_exactly_once(&received, &assignments, 0..600);
+    let received = produce_and_consume(&broker, "shared", 6, 0..600, &refs, &assignments, POLLS);
     // Offsets are dense per partition: 100 messages each, from 0.
     for messages in &received {
         let mut by_partition: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
@@ -503,32 +243,18 @@ fn a_leaving_member_hands_its_partitions_over() {
     let mut consumers: Vec<BaseConsumer> = (0..3)
         .map(|_| group_consumer(&broker, "handovers"))
         .collect();
-    for consumer in &consumers {
-        consumer.subscribe(&["handover"]).unwrap();
-    }
-    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
-    let assignments = wait_for_assignments(&refs, "handover", 6, &[2, 2, 2]);
-    produce(&broker, "handover", 6, 0..300);
-    let received = consume(&refs, 300);
-    check_exactly_once(&received, &assignments, 0..300);
-    for consumer in &consumers {
-        consumer
-            .commit_consumer_state(CommitMode::Sync)
-            .expect("synchronous commit");
-    }
+    let (refs, assignments) = subscribe_all(&consumers, "handover", 6, &[2, 2, 2], POLLS);
+    produce_and_consume(&broker, "handover", 6, 0..300, &refs, &assignments, POLLS);
+    commit_all(&refs);
 
     // Closing the consumer sends LeaveGroup; the others take over.
-    let leaving = consumers.remove(0);
-    leaving.unsubscribe();
-    drop(leaving);
+    close_first(&mut consumers);
     let refs: Vec<&BaseConsumer> = consumers.iter().collect();
-    let assignments = wait_for_assignments(&refs, "handover", 6, &[3, 3]);
+    let assignments = wait_for_assignments(&refs, "handover", 6, &[3, 3], POLLS);
 
     // The new owners start where the committed offsets say: only new
     // messages arrive, each once.
-    produce(&broker, "handover", 6, 300..600);
-    let received = consume(&refs, 300);
-    check_exactly_once(&received, &assignments, 300..600);
+    produce_and_consume(&broker, "handover", 6, 300..600, &refs, &assignments, POLLS);
     let after: Vec<BTreeSet<i32>> = refs.iter().map(|c| assigned(c, "handover")).collect();
     assert_eq!(after, assignments);
 }
@@ -539,7 +265,7 @@ fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
     create(&broker, "expiry", 6);
     let consumer = group_consumer(&broker, "expiring");
     consumer.subscribe(&["expiry"]).unwrap();
-    wait_for_assignments(&[&consumer], "expiry", 6, &[6]);
+    wait_for_assignments(&[&consumer], "expiry", 6, &[6], POLLS);
 
     // A raw member joins (the rebalance needs the rdkafka consumer polled,
     // so it runs in a thread), takes its share, then never heartbeats.
@@ -564,7 +290,7 @@ fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
     let deadline = Instant::now() + DEADLINE;
     while !silent.is_finished() {
         assert!(Instant::now() < deadline, "the raw member never synced");
-        for got in poll_once(&[&consumer]) {
+        for got in poll_once(&[&consumer], POLLS) {
             assert!(got.is_empty());
         }
     }
@@ -574,7 +300,7 @@ fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
     // rdkafka holds the other half...
     let deadline = Instant::now() + DEADLINE;
     loop {
-        poll_once(&[&consumer]);
+        poll_once(&[&consumer], POLLS);
         let mine = assigned(&consumer, "expiry");
         if mine.len() == 3 {
             assert!(
@@ -589,7 +315,7 @@ fn a_member_that_stops_heartbeating_is_removed_after_its_session_timeout() {
         );
     }
     // ... and all of it once the silent member's session expired.
-    wait_for_assignments(&[&consumer], "expiry", 6, &[6]);
+    wait_for_assignments(&[&consumer], "expiry", 6, &[6], POLLS);
     let described = describe(&broker, "expiring");
     assert_eq!(described.group_state.as_str(), "Stable", "{described:?}");
     assert_eq!(described.members.len(), 1, "{described:?}");
@@ -613,7 +339,7 @@ fn committed_offsets_survive_a_restart_without_loss_or_replay() {
     // Phase 1: consume half, commit synchronously, stop cleanly.
     let consumer = group_consumer(&broker, "durables");
     consumer.subscribe(&["durable"]).unwrap();
-    let mut consumed = consume(&[&consumer], 200).remove(0);
+    let mut consumed = consume(&[&consumer], 200, POLLS).remove(0);
     let committed = commit_consumed(&consumer, &consumed, &[0; P as usize]);
     drop(consumer);
     assert!(broker.stop().success(), "SIGTERM stops the broker cleanly");
@@ -630,7 +356,7 @@ fn committed_offsets_survive_a_restart_without_loss_or_replay() {
     let consumer = group_consumer(&broker, "durables");
     assert_eq!(committed_offsets(&consumer, &partitions), committed);
     consumer.subscribe(&["durable"]).unwrap();
-    let more = consume(&[&consumer], 100).remove(0);
+    let more = consume(&[&consumer], 100, POLLS).remove(0);
     check_resumes_at(&more, &committed);
     let committed = commit_consumed(&consumer, &more, &committed);
     consumed.extend(more);
@@ -647,7 +373,7 @@ fn committed_offsets_survive_a_restart_without_loss_or_replay() {
     let consumer = group_consumer(&broker, "durables");
     assert_eq!(committed_offsets(&consumer, &partitions), committed);
     consumer.subscribe(&["durable"]).unwrap();
-    let rest = consume(&[&consumer], 100).remove(0);
+    let rest = consume(&[&consumer], 100, POLLS).remove(0);
     check_resumes_at(&rest, &committed);
     consumed.extend(rest);
     let all = vec![(0..P).collect::<BTreeSet<i32>>()];
@@ -714,7 +440,7 @@ fn check_resumes_at(consumed: &[Consumed], committed: &[i64]) {
 fn a_commit_from_a_stale_generation_is_refused() {
     let broker = Broker::start();
     create(&broker, "stale-topic", 2);
-    wait_for_coordinator(&broker, "stale");
+    wait_for_coordinator(&broker, "stale", DEADLINE);
 
     // A joins alone: generation 1, leader.
     let mut a = Raw::connect(&broker, Duration::from_secs(30));
@@ -774,6 +500,7 @@ fn a_commit_from_a_stale_generation_is_refused() {
     assert_eq!(
         commit(
             &broker,
+            COMMIT_VERSION,
             "stale",
             &a_id,
             1,
@@ -790,6 +517,7 @@ fn a_commit_from_a_stale_generation_is_refused() {
     assert_eq!(
         commit(
             &broker,
+            COMMIT_VERSION,
             "stale",
             "nobody",
             2,
@@ -799,12 +527,28 @@ fn a_commit_from_a_stale_generation_is_refused() {
         vec![(0, UNKNOWN_MEMBER_ID), (1, UNKNOWN_MEMBER_ID)]
     );
     assert_eq!(
-        commit(&broker, "stale", "", -1, "stale-topic", &[(0, 5)]),
+        commit(
+            &broker,
+            COMMIT_VERSION,
+            "stale",
+            "",
+            -1,
+            "stale-topic",
+            &[(0, 5)]
+        ),
         vec![(0, UNKNOWN_MEMBER_ID)]
     );
     // The current generation commits.
     assert_eq!(
-        commit(&broker, "stale", &a_id, 2, "stale-topic", &[(0, 7), (1, 8)]),
+        commit(
+            &broker,
+            COMMIT_VERSION,
+            "stale",
+            &a_id,
+            2,
+            "stale-topic",
+            &[(0, 7), (1, 8)]
+        ),
         vec![(0, NONE), (1, NONE)]
     );
     assert_eq!(
@@ -812,7 +556,15 @@ fn a_commit_from_a_stale_generation_is_refused() {
         vec![7, 8]
     );
     assert_eq!(
-        commit(&broker, "stale", &b_id, 2, "stale-topic", &[(1, 9)]),
+        commit(
+            &broker,
+            COMMIT_VERSION,
+            "stale",
+            &b_id,
+            2,
+            "stale-topic",
+            &[(1, 9)]
+        ),
         vec![(1, NONE)]
     );
     assert_eq!(
@@ -823,7 +575,15 @@ fn a_commit_from_a_stale_generation_is_refused() {
     // A simple commit (no generation, no member) to a group without
     // members creates it and stores the offsets.
     assert_eq!(
-        commit(&broker, "simple", "", -1, "stale-topic", &[(0, 3), (1, 4)]),
+        commit(
+            &broker,
+            COMMIT_VERSION,
+            "simple",
+            "",
+            -1,
+            "stale-topic",
+            &[(0, 3), (1, 4)]
+        ),
         vec![(0, NONE), (1, NONE)]
     );
     assert_eq!(
@@ -835,7 +595,15 @@ fn a_commit_from_a_stale_generation_is_refused() {
     assert_eq!(simple.protocol_type.as_str(), "", "{simple:?}");
     // And again: the group exists now, still without members.
     assert_eq!(
-        commit(&broker, "simple", "", -1, "stale-topic", &[(0, 6)]),
+        commit(
+            &broker,
+            COMMIT_VERSION,
+            "simple",
+            "",
+            -1,
+            "stale-topic",
+            &[(0, 6)]
+        ),
         vec![(0, NONE)]
     );
     assert_eq!(
@@ -851,7 +619,7 @@ fn groups_are_listed_described_and_deleted() {
     produce(&broker, "listed-topic", 2, 0..10);
     let consumer = group_consumer(&broker, "listed");
     consumer.subscribe(&["listed-topic"]).unwrap();
-    let received = consume(&[&consumer], 10);
+    let received = consume(&[&consumer], 10, POLLS);
     check_exactly_once(&received, &[BTreeSet::from([0, 1])], 0..10);
     consumer
         .commit_consumer_state(CommitMode::Sync)

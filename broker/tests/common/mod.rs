@@ -2,6 +2,7 @@
 //! port, its own data directory, stopped (SIGTERM) when dropped.
 #![allow(dead_code)]
 
+pub mod groups;
 pub mod raw;
 
 use std::collections::BTreeSet;
