@@ -827,8 +827,9 @@ pub enum CommitRefusal {
     StaleEpoch,
 }
 
-/// Kafka's request checks (`throwIfConsumerGroupHeartbeatRequestIsInvalid`).
-fn validate(request: &Heartbeat) -> Result<(), ConsumerGroupError> {
+/// Kafka's request checks (`throwIfConsumerGroupHeartbeatRequestIsInvalid`),
+/// made before the group is even looked up.
+pub fn validate(request: &Heartbeat) -> Result<(), ConsumerGroupError> {
     let invalid = |m: &str| Err(ConsumerGroupError::InvalidRequest(m.to_owned()));
     if request.instance_id.as_deref() == Some("") {
         return invalid("InstanceId can't be empty.");

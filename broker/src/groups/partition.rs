@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::classic::{
     ClassicGroup, GroupError, GroupState, JoinRequest, JoinResponse, Millis, Reply, SyncResponse,
 };
+use super::consumer;
 use super::consumer::{
     CommitRefusal, ConsumerGroup, ConsumerGroupError, ConsumerSnapshot, Heartbeat, HeartbeatAnswer,
 };
@@ -296,6 +297,7 @@ impl OffsetsPartition {
     ) -> Result<HeartbeatAnswer, HeartbeatRefusal> {
         let now = now_ms();
         *self.topic_ids.borrow_mut() = topic_ids;
+        consumer::validate(&request).map_err(HeartbeatRefusal::Group)?;
         let (answer, records) = {
             let mut groups = self.groups.borrow_mut();
             if let Some(entry) = groups.get(group_id) {

@@ -46,6 +46,18 @@ pub async fn handle(
             Some("MemberId can't be empty.".to_owned()),
         );
     }
+    if request.member_epoch == 0
+        && request
+            .topic_partitions
+            .as_ref()
+            .is_some_and(|list| !list.is_empty())
+    {
+        // Checked on the request as sent: unknown topic ids count too.
+        return refuse(
+            ErrorCode::InvalidRequest,
+            Some("TopicPartitions must be empty when (re-)joining.".to_owned()),
+        );
+    }
     let topics = shard.topics();
     let owned = request.topic_partitions.as_ref().map(|list| {
         let mut owned = Partitions::new();
