@@ -10,6 +10,7 @@
 //!   time indexes, and the batch scanner used by reads and recovery.
 //! - [`log`]: [`PartitionLog`]: append, flush (group commit), read,
 //!   truncation, roll, recovery, retention, leader-epoch cache.
+//! - [`producers`]: idempotent producers' sequence state of one partition.
 //! - [`compaction`]: rewriting closed segments to the newest record per key.
 //! - [`cache`]: the per-shard tail cache of recent batches.
 //! - [`turns`]: tickets that keep work in the order it was asked for.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod io;
 pub mod log;
+pub mod producers;
 pub mod segment;
 pub mod turns;
 pub mod types;
