@@ -439,6 +439,18 @@ fn check_resumes_at(consumed: &[Consumed], committed: &[i64]) {
 #[test]
 fn a_commit_from_a_stale_generation_is_refused() {
     let broker = Broker::start();
+    // OffsetCommit of group "stale" on "stale-topic" as a member and generation.
+    let commit_stale = |member: &str, generation: i32, offsets: &[(i32, i64)]| {
+        commit(
+            &broker,
+            COMMIT_VERSION,
+            "stale",
+            member,
+            generation,
+            "stale-topic",
+            offsets,
+        )
+    };
     create(&broker, "stale-topic", 2);
     wait_for_coordinator(&broker, "stale", DEADLINE);
 
@@ -498,15 +510,7 @@ fn a_commit_from_a_stale_generation_is_refused() {
     // A's commit as of generation 1: ILLEGAL_GENERATION on every partition,
     // nothing stored.
     assert_eq!(
-        commit(
-            &broker,
-            COMMIT_VERSION,
-            "stale",
-            &a_id,
-            1,
-            "stale-topic",
-            &[(0, 99), (1, 98)]
-        ),
+        commit_stale(&a_id, 1, &[(0, 99), (1, 98)]),
         vec![(0, ILLEGAL_GENERATION), (1, ILLEGAL_GENERATION)]
     );
     assert_eq!(
@@ -515,58 +519,23 @@ fn a_commit_from_a_stale_generation_is_refused() {
     );
     // An unknown member, or no member at all while the group is active.
     assert_eq!(
-        commit(
-            &broker,
-            COMMIT_VERSION,
-            "stale",
-            "nobody",
-            2,
-            "stale-topic",
-            &[(0, 5), (1, 5)]
-        ),
+        commit_stale("nobody", 2, &[(0, 5), (1, 5)]),
         vec![(0, UNKNOWN_MEMBER_ID), (1, UNKNOWN_MEMBER_ID)]
     );
     assert_eq!(
-        commit(
-            &broker,
-            COMMIT_VERSION,
-            "stale",
-            "",
-            -1,
-            "stale-topic",
-            &[(0, 5)]
-        ),
+        commit_stale("", -1, &[(0, 5)]),
         vec![(0, UNKNOWN_MEMBER_ID)]
     );
     // The current generation commits.
     assert_eq!(
-        commit(
-            &broker,
-            COMMIT_VERSION,
-            "stale",
-            &a_id,
-            2,
-            "stale-topic",
-            &[(0, 7), (1, 8)]
-        ),
+        commit_stale(&a_id, 2, &[(0, 7), (1, 8)]),
         vec![(0, NONE), (1, NONE)]
     );
     assert_eq!(
         fetch_offsets(&broker, "stale", "stale-topic", &[0, 1]),
         vec![7, 8]
     );
-    assert_eq!(
-        commit(
-            &broker,
-            COMMIT_VERSION,
-            "stale",
-            &b_id,
-            2,
-            "stale-topic",
-            &[(1, 9)]
-        ),
-        vec![(1, NONE)]
-    );
+    assert_eq!(commit_stale(&b_id, 2, &[(1, 9)]), vec![(1, NONE)]);
     assert_eq!(
         fetch_offsets(&broker, "stale", "stale-topic", &[0, 1]),
         vec![7, 9]

@@ -989,6 +989,19 @@ mod tests {
         )
     }
 
+    /// A (epoch 1, owning all six partitions) is told to give some up to a
+    /// member that joined, confirms at `now + 1`, and advances; what A keeps.
+    fn hand_over(group: &mut ConsumerGroup, a: &str, now: Millis) -> Partitions {
+        let all = Some(parts(&[0, 1, 2, 3, 4, 5]));
+        let kept = beat(group, a, 1, all, now)
+            .unwrap()
+            .assignment
+            .expect("told to give partitions up");
+        let advanced = beat(group, a, 1, Some(kept.clone()), now + 1).unwrap();
+        assert_eq!(advanced.member_epoch, group.assignment_epoch);
+        kept
+    }
+
     /// No partition is ever handed to two members at once.
     fn assert_exclusive(group: &ConsumerGroup) {
         let mut seen = BTreeSet::new();
@@ -1061,17 +1074,7 @@ mod tests {
         let mut group = ConsumerGroup::new("g", 0);
         let a = join(&mut group, 0);
         let b = join(&mut group, 0);
-        let kept = beat(
-            &mut group,
-            &a.member_id,
-            1,
-            Some(parts(&[0, 1, 2, 3, 4, 5])),
-            1,
-        )
-        .unwrap()
-        .assignment
-        .unwrap();
-        beat(&mut group, &a.member_id, 1, Some(kept.clone()), 2).unwrap();
+        let kept = hand_over(&mut group, &a.member_id, 1);
         beat(&mut group, &b.member_id, 2, Some(Partitions::new()), 3).unwrap();
 
         let left = beat(&mut group, &b.member_id, LEAVE_EPOCH, None, 4).unwrap();
@@ -1117,18 +1120,7 @@ mod tests {
         );
         // B joins: A advances from 1 to 3 after giving partitions up.
         let _b = join(&mut group, 2);
-        let kept = beat(
-            &mut group,
-            &a.member_id,
-            1,
-            Some(parts(&[0, 1, 2, 3, 4, 5])),
-            3,
-        )
-        .unwrap()
-        .assignment
-        .unwrap();
-        let advanced = beat(&mut group, &a.member_id, 1, Some(kept.clone()), 4).unwrap();
-        assert_eq!(advanced.member_epoch, 2);
+        let kept = hand_over(&mut group, &a.member_id, 3);
         // The answer was lost: A retries with its previous epoch and owns no more than assigned.
         let retried = beat(&mut group, &a.member_id, 1, Some(kept), 5).unwrap();
         assert_eq!(retried.member_epoch, 2);
@@ -1316,17 +1308,7 @@ mod tests {
         // B joins; A gives partitions up and advances from epoch 1 to 2. A
         // commit A sent at epoch 1 is taken for partitions it still holds.
         let _b = join(&mut group, 1);
-        let kept = beat(
-            &mut group,
-            &a.member_id,
-            1,
-            Some(parts(&[0, 1, 2, 3, 4, 5])),
-            2,
-        )
-        .unwrap()
-        .assignment
-        .unwrap();
-        beat(&mut group, &a.member_id, 1, Some(kept.clone()), 3).unwrap();
+        let kept = hand_over(&mut group, &a.member_id, 2);
         let still: Vec<(String, i32)> = kept["t"].iter().map(|p| ("t".to_owned(), *p)).collect();
         group
             .validate_offset_commit(&a.member_id, 1, &still)
