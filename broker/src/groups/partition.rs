@@ -1051,6 +1051,26 @@ mod tests {
     }
 
     #[test]
+    fn failed_group_writes_map_to_kafkas_coordinator_errors() {
+        let disk = StorageError::Poisoned {
+            dir: "/data/__consumer_offsets-0".into(),
+            operation: "fsync",
+            reason: "EIO".to_owned(),
+        };
+        assert_eq!(coordinator_error(&disk), ErrorCode::NotCoordinator);
+        let too_large = StorageError::BatchTooLarge { size: 2, max: 1 };
+        assert_eq!(coordinator_error(&too_large), ErrorCode::UnknownServerError);
+        let other = StorageError::NonMonotonicOffset {
+            base: Offset(1),
+            log_end: Offset(2),
+        };
+        assert_eq!(
+            coordinator_error(&other),
+            ErrorCode::CoordinatorNotAvailable
+        );
+    }
+
+    #[test]
     fn offsets_expire_as_kafkas_retention_says() {
         let day = 24 * 60 * 60 * 1000;
         let retention = GroupSettings::default().offsets_retention_ms;
