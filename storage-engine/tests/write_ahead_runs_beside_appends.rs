@@ -22,11 +22,15 @@ fn full_chunks_are_written_ahead_and_read_back() {
         };
         let log = Rc::new(open(&storage, dir, &config, &clock).await);
         let mut appended = 0;
-        while !log.wants_write_ahead() {
+        while !log.claim_write_ahead() {
             append(&log, batch(&format!("b{appended}"), 20, 20, 0)).await;
             appended += 1;
             assert!(appended < 100, "a chunk of 8 KiB fills up");
         }
+        assert!(
+            !log.claim_write_ahead(),
+            "claimed at once, before the task runs"
+        );
         let (writes_before, _) = storage.io_counts();
         let ahead = glommio::spawn_local({
             let log = Rc::clone(&log);
@@ -35,11 +39,11 @@ fn full_chunks_are_written_ahead_and_read_back() {
         // Appends go on while the write-ahead waits or runs, and a second
         // one is not wanted while it does.
         append(&log, batch("during", 20, 20, 0)).await;
-        assert!(!log.wants_write_ahead(), "one write-ahead at a time");
+        assert!(!log.claim_write_ahead(), "one write-ahead at a time");
         ahead.await.unwrap();
         let (writes_after, _) = storage.io_counts();
         assert!(writes_after > writes_before, "the full chunk was written");
-        assert!(!log.wants_write_ahead());
+        assert!(!log.claim_write_ahead());
         let everything = read_all(&log, Offset(0)).await;
         assert_eq!(everything.len(), (appended + 1) * 20);
         // A process crash: the kernel keeps every write that was issued,

@@ -486,10 +486,15 @@ impl<S: Storage> PartitionLog<S> {
     }
 
     /// Whether chunks filled to the brim wait for a write and no write-ahead
-    /// runs; the caller then runs [`PartitionLog::write_ahead`] in the
-    /// background.
-    pub fn wants_write_ahead(&self) -> bool {
-        !self.writing_ahead.get() && self.state.borrow().active().has_full_chunks()
+    /// is under way; if so, one is now, and the caller runs
+    /// [`PartitionLog::write_ahead`] in the background. Claimed at once, so
+    /// appends before that task first runs do not start another.
+    pub fn claim_write_ahead(&self) -> bool {
+        let wanted = !self.writing_ahead.get() && self.state.borrow().active().has_full_chunks();
+        if wanted {
+            self.writing_ahead.set(true);
+        }
+        wanted
     }
 
     /// Writes the active segment's full chunks without waiting for a flush,

@@ -143,7 +143,7 @@ async fn append_on_owner(
 /// for one long write of everything buffered (a stall of tens of ms every
 /// few MiB, the end-to-end p99 before this).
 fn start_write_ahead(log: &Log) {
-    if !log.wants_write_ahead() {
+    if !log.claim_write_ahead() {
         return;
     }
     let log = Rc::clone(log);
