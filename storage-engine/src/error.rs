@@ -64,6 +64,9 @@ pub enum StorageError {
         /// The error from the operating system.
         source: io::Error,
     },
+    /// The producer state of the partition refuses the batch or marker.
+    #[error(transparent)]
+    Producer(#[from] crate::producers::ProducerError),
     /// A file holds something the engine did not write.
     #[error("{path} is damaged: {reason}")]
     Corrupt {

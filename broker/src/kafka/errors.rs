@@ -2,6 +2,7 @@
 //! engine's errors become the codes clients act on.
 
 use kelp_storage::batch::BatchError;
+use kelp_storage::producers::ProducerError;
 use kelp_storage::StorageError;
 
 use crate::groups::classic::GroupError;
@@ -101,6 +102,26 @@ pub enum ErrorCode {
     MismatchedEndpointType = 114,
     /// The endpoint type in the request is not known.
     UnsupportedEndpointType = 115,
+    /// The coordinator is still loading its state: retry.
+    CoordinatorLoadInProgress = 14,
+    /// The batch does not follow its producer's last sequence here.
+    OutOfOrderSequenceNumber = 45,
+    /// The producer epoch is older than the partition's or coordinator's: a zombie.
+    InvalidProducerEpoch = 47,
+    /// The request does not fit the transaction's state.
+    InvalidTxnState = 48,
+    /// The producer id does not belong to the transactional id.
+    InvalidProducerIdMapping = 49,
+    /// `transaction.timeout.ms` is above `transaction.max.timeout.ms` or not positive.
+    InvalidTransactionTimeout = 50,
+    /// The transaction is completing: retry shortly.
+    ConcurrentTransactions = 51,
+    /// The producer was fenced by a newer instance with the same transactional id.
+    ProducerFenced = 90,
+    /// No such transactional id (DescribeTransactions).
+    TransactionalIdNotFound = 105,
+    /// The transaction must be aborted (KIP-890).
+    TransactionAbortable = 120,
     /// Anything else.
     UnknownServerError = -1,
 }
@@ -118,6 +139,12 @@ impl ErrorCode {
             StorageError::BatchTooLarge { .. } => ErrorCode::MessageTooLarge,
             StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             StorageError::NonMonotonicOffset { .. } => ErrorCode::InvalidRecord,
+            StorageError::Producer(ProducerError::InvalidProducerEpoch { .. }) => {
+                ErrorCode::InvalidProducerEpoch
+            }
+            StorageError::Producer(ProducerError::OutOfOrderSequence { .. }) => {
+                ErrorCode::OutOfOrderSequenceNumber
+            }
             StorageError::Poisoned { .. }
             | StorageError::Io { .. }
             | StorageError::Corrupt { .. } => ErrorCode::KafkaStorageError,
@@ -131,7 +158,9 @@ impl ErrorCode {
             BatchError::UnsupportedMagic(_)
             | BatchError::ProducerRecordCountMismatch { .. }
             | BatchError::EmptyBatch
-            | BatchError::UnknownCompression(_) => ErrorCode::InvalidRecord,
+            | BatchError::UnknownCompression(_)
+            | BatchError::ControlFromClient
+            | BatchError::InvalidProducerFields { .. } => ErrorCode::InvalidRecord,
             _ => ErrorCode::CorruptMessage,
         }
     }

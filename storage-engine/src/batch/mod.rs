@@ -10,12 +10,14 @@
 
 pub mod builder;
 pub mod compression;
+pub mod control;
 pub mod header;
 pub mod records;
 pub mod validate;
 
 pub use builder::{BatchBuilder, Retained};
 pub use compression::{compress, decompress, Compression};
+pub use control::{build_marker, parse_marker};
 pub use header::{
     peek_total_len, set_base_offset, set_max_timestamp_log_append, set_partition_leader_epoch,
     RecordBatch, TimestampType, HEADER_LEN, LOG_OVERHEAD,
@@ -130,5 +132,18 @@ pub enum BatchError {
     BatchTooLarge {
         /// Total size the batch would have had.
         len: usize,
+    },
+    /// A client sent a control batch; only transaction coordinators write them.
+    #[error("clients may not write control batches")]
+    ControlFromClient,
+    /// An idempotent or transactional batch without a valid producer id or sequence.
+    #[error("batch has producer id {producer_id} and base sequence {base_sequence}{txn}", txn = if *.transactional { " (transactional)" } else { "" })]
+    InvalidProducerFields {
+        /// The producerId field.
+        producer_id: i64,
+        /// The baseSequence field.
+        base_sequence: i32,
+        /// Whether the transactional bit is set.
+        transactional: bool,
     },
 }

@@ -61,6 +61,21 @@ pub fn validate_producer_batch(batch: &RecordBatch) -> Result<(), BatchError> {
     if record_count <= 0 {
         return Err(BatchError::EmptyBatch);
     }
+    if batch.is_control() {
+        return Err(BatchError::ControlFromClient);
+    }
+    // As Kafka's LogValidator: an idempotent batch needs a sequence, and a
+    // transactional one a producer id.
+    let producer_id = batch.producer_id();
+    let base_sequence = batch.base_sequence();
+    let transactional = batch.is_transactional();
+    if (producer_id >= 0 && base_sequence < 0) || (transactional && producer_id < 0) {
+        return Err(BatchError::InvalidProducerFields {
+            producer_id,
+            base_sequence,
+            transactional,
+        });
+    }
     Ok(())
 }
 

@@ -22,6 +22,7 @@
 //! unknown, so it refuses writes until it is reopened, which recovers.
 
 mod epoch_cache;
+mod producer_state;
 mod read;
 pub(crate) mod recovery;
 mod retention;
@@ -40,12 +41,13 @@ use std::rc::Rc;
 use bytes::BytesMut;
 use glommio::sync::{Permit, Semaphore};
 
-use crate::batch::{self, validate_producer_batch, RecordBatch, TimestampType};
+use crate::batch::{self, parse_marker, validate_producer_batch, RecordBatch, TimestampType};
 use crate::cache::TailCache;
 use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::error::{StorageError, StorageResult};
 use crate::io::{write_small_file, Storage, StorageFile};
+use crate::producers::{AbortedTxns, ProducerBatch, ProducerStates, TxnMarker, Verdict};
 use crate::segment::scan::BatchInfo;
 use crate::segment::Segment;
 use crate::types::{LeaderEpoch, LogId, Offset};
@@ -105,6 +107,10 @@ pub(crate) struct LogState<F: StorageFile> {
     pub(crate) poisoned: Option<(&'static str, String)>,
     pub(crate) closed: bool,
     pub(crate) next_generation: u64,
+    /// Idempotent producers and open transactions.
+    pub(crate) producers: ProducerStates,
+    /// Transactions ended by an abort marker.
+    pub(crate) aborted: AbortedTxns,
 }
 
 impl<F: StorageFile> LogState<F> {
@@ -187,7 +193,7 @@ impl<S: Storage> PartitionLog<S> {
         // An earlier incarnation of this log may have cached batches that
         // recovery has since dropped.
         ctx.cache.remove_log(ctx.id);
-        Ok(PartitionLog {
+        let log = PartitionLog {
             storage,
             dir: dir.to_path_buf(),
             ctx,
@@ -197,7 +203,9 @@ impl<S: Storage> PartitionLog<S> {
             queued: Cell::new(0),
             turns: crate::turns::Turns::default(),
             writing_ahead: Cell::new(false),
-        })
+        };
+        log.rebuild_producer_state().await?;
+        Ok(log)
     }
 
     /// The directory of this log.
@@ -316,9 +324,32 @@ impl<S: Storage> PartitionLog<S> {
 
     /// Appends one batch and returns the offsets it got. The batch is
     /// validated (framing, magic, CRC, sizes); a leader's batch must be a
-    /// fresh producer batch. It is readable at once and durable after the
-    /// next [`PartitionLog::flush`].
+    /// fresh producer batch, and an idempotent producer's must follow its
+    /// last one: a retry of one of its last five batches is not written
+    /// again but answered with the offsets it got then. It is readable at
+    /// once and durable after the next [`PartitionLog::flush`].
     pub async fn append(&self, batch: BytesMut, origin: AppendOrigin) -> StorageResult<AppendInfo> {
+        self.append_batch(batch, origin, true).await
+    }
+
+    /// Appends a transaction coordinator's commit or abort marker for
+    /// `marker.producer_id`, ending its transaction on this partition.
+    pub async fn append_marker(
+        &self,
+        marker: TxnMarker,
+        epoch: LeaderEpoch,
+    ) -> StorageResult<AppendInfo> {
+        let batch = batch::build_marker(&marker, self.ctx.clock.now().0)?;
+        self.append_batch(batch, AppendOrigin::Leader(epoch), false)
+            .await
+    }
+
+    async fn append_batch(
+        &self,
+        batch: BytesMut,
+        origin: AppendOrigin,
+        from_client: bool,
+    ) -> StorageResult<AppendInfo> {
         // Batches land in call order: an append that must wait (for the
         // permit, a roll) holds back the ones called after it.
         let turn = self.turns.take();
@@ -331,7 +362,7 @@ impl<S: Storage> PartitionLog<S> {
             });
         }
         let parsed = RecordBatch::parse(batch.freeze())?;
-        if matches!(origin, AppendOrigin::Leader(_)) {
+        if from_client && matches!(origin, AppendOrigin::Leader(_)) {
             validate_producer_batch(&parsed)?;
         }
         let info = BatchInfo::of(&parsed, 0);
@@ -448,7 +479,29 @@ impl<S: Storage> PartitionLog<S> {
             origin != AppendOrigin::Replica || !state.epochs.would_change(info.leader_epoch),
             "a replica append reached the fast path with a new epoch"
         );
+        if origin != AppendOrigin::Replica {
+            // Checked here, with nothing awaited before the append, so no
+            // other batch of the producer can land in between.
+            if let Some(marker) = parse_marker(&parsed) {
+                state.producers.check_marker(&marker)?;
+            } else if let Verdict::Duplicate {
+                base_offset,
+                last_offset,
+            } = state.producers.check(&ProducerBatch::of(&parsed))?
+            {
+                return Ok(AppendInfo {
+                    base_offset: Offset(base_offset),
+                    last_offset: Offset(last_offset),
+                    max_timestamp_ms: info.max_timestamp_ms,
+                    log_append_time_ms,
+                });
+            }
+        }
         state.active_mut().append(&bytes, &info, interval);
+        let LogState {
+            producers, aborted, ..
+        } = &mut *state;
+        producer_state::track(producers, aborted, &parsed);
         drop(state);
         self.ctx
             .cache
@@ -572,6 +625,9 @@ impl<S: Storage> PartitionLog<S> {
         if let Err(e) = work.run(&self.storage, &self.dir).await {
             return Err(self.poison("roll", e));
         }
+        // Before the new segment exists, so the snapshot is never older
+        // than the start of the active segment.
+        self.write_producer_snapshot().await?;
         let now = self.ctx.clock.now().0;
         let config = self.config();
         let mut segment =
@@ -629,6 +685,7 @@ impl<S: Storage> PartitionLog<S> {
             )
         };
         crate::segment::write_indexes(&self.storage, &self.dir, base, &offsets, &times).await?;
+        self.write_producer_snapshot().await?;
         let mut marker = Vec::with_capacity(16);
         marker.extend_from_slice(&base.0.to_be_bytes());
         marker.extend_from_slice(&size.to_be_bytes());

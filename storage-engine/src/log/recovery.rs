@@ -157,6 +157,8 @@ pub(crate) async fn recover<S: Storage>(
         poisoned: None,
         closed: false,
         next_generation,
+        producers: Default::default(),
+        aborted: Default::default(),
     })
 }
 

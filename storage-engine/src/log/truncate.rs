@@ -112,6 +112,8 @@ impl<S: Storage> PartitionLog<S> {
             self.persist_epochs(&epochs).await?;
             self.state.borrow_mut().epochs = epochs;
         }
+        // Producers' last batches may be gone: rebuild from what is left.
+        self.rebuild_producer_state().await?;
         Ok(new_end)
     }
 
@@ -168,6 +170,7 @@ impl<S: Storage> PartitionLog<S> {
     /// Drops cache entries and epochs below a new log start offset.
     pub(crate) async fn forget_below(&self, log_start: Offset) -> StorageResult<()> {
         self.ctx.cache.invalidate_below(self.ctx.id, log_start);
+        self.state.borrow_mut().aborted.forget_below(log_start.0);
         let mut epochs = self.state.borrow().epochs.clone();
         if epochs.truncate_from_start(log_start) {
             self.persist_epochs(&epochs).await?;

@@ -3,11 +3,22 @@
 //! a retried batch is recognised and answered with its first offsets, and a
 //! gap or a stale epoch is refused. Kafka's `ProducerStateManager`.
 //!
+//! It also tracks transactions: a producer's first transactional batch
+//! opens its transaction here, the coordinator's marker ends it, and the
+//! oldest open transaction bounds the last stable offset. Aborted ones go
+//! to the [`aborted`] index that `read_committed` fetches consult.
+//!
 //! Pure: the log asks [`ProducerStates::check`] before an append and calls
-//! [`ProducerStates::record`] after it; a log opened after a restart feeds
-//! its batches to `record` to rebuild the table.
+//! [`ProducerStates::record`] after it; a log opened after a restart loads
+//! a [`snapshot`] and feeds the batches after it to `record` and
+//! [`ProducerStates::end_txn`] to rebuild the table.
 
-use std::collections::{HashMap, VecDeque};
+pub mod aborted;
+pub mod snapshot;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+pub use aborted::{AbortedTxn, AbortedTxns};
 
 /// Batches remembered per producer (Kafka's `NUM_BATCHES_TO_RETAIN`).
 pub const BATCHES_RETAINED: usize = 5;
@@ -29,11 +40,27 @@ pub struct ProducerBatch {
     pub first_sequence: i32,
     /// Sequence number of the last record.
     pub last_sequence: i32,
+    /// Whether the batch belongs to a transaction.
+    pub transactional: bool,
+}
+
+impl ProducerBatch {
+    /// The producer fields of a parsed batch.
+    pub fn of(batch: &crate::batch::RecordBatch) -> ProducerBatch {
+        let first_sequence = batch.base_sequence();
+        ProducerBatch {
+            producer_id: batch.producer_id(),
+            epoch: batch.producer_epoch(),
+            first_sequence,
+            last_sequence: add_sequence(first_sequence, batch.last_offset_delta()),
+            transactional: batch.is_transactional(),
+        }
+    }
 }
 
 /// Where a batch of a producer landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Landed {
+pub(crate) struct Landed {
     first_sequence: i32,
     last_sequence: i32,
     base_offset: i64,
@@ -80,17 +107,64 @@ pub enum ProducerError {
 }
 
 /// One producer's state.
-#[derive(Clone, Debug)]
-struct Producer {
-    epoch: i16,
-    batches: VecDeque<Landed>,
-    last_timestamp_ms: i64,
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Producer {
+    pub(crate) epoch: i16,
+    pub(crate) batches: VecDeque<Landed>,
+    pub(crate) last_timestamp_ms: i64,
+    /// The epoch of the coordinator that wrote its last marker (-1: none).
+    pub(crate) coordinator_epoch: i32,
+    /// The first offset of its open transaction here, if one is open.
+    pub(crate) txn_first_offset: Option<i64>,
+}
+
+/// What DescribeProducers reports of one producer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerSummary {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub epoch: i16,
+    /// The sequence of its last record here (-1: none in this epoch).
+    pub last_sequence: i32,
+    /// The largest timestamp of its batches and markers.
+    pub last_timestamp_ms: i64,
+    /// The epoch of the coordinator that wrote its last marker (-1: none).
+    pub coordinator_epoch: i32,
+    /// The first offset of its open transaction (-1: none).
+    pub txn_start_offset: i64,
+}
+
+/// A transaction that a marker ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EndedTxn {
+    /// Producer id.
+    pub producer_id: i64,
+    /// The offset of its first batch here.
+    pub first_offset: i64,
+    /// The offset of the marker.
+    pub last_offset: i64,
+}
+
+/// A commit or abort marker from a transaction coordinator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnMarker {
+    /// The producer whose transaction ends.
+    pub producer_id: i64,
+    /// The producer epoch the coordinator ends it with.
+    pub epoch: i16,
+    /// Commit (else abort).
+    pub commit: bool,
+    /// The coordinator's epoch.
+    pub coordinator_epoch: i32,
 }
 
 /// The producers of one partition.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProducerStates {
-    producers: HashMap<i64, Producer>,
+    pub(crate) producers: HashMap<i64, Producer>,
+    /// Open transactions: first offset -> producer id.
+    pub(crate) ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerStates {
@@ -166,18 +240,10 @@ impl ProducerStates {
         if batch.producer_id == NO_PRODUCER_ID {
             return;
         }
-        let producer = self
-            .producers
-            .entry(batch.producer_id)
-            .or_insert_with(|| Producer {
-                epoch: batch.epoch,
-                batches: VecDeque::with_capacity(BATCHES_RETAINED),
-                last_timestamp_ms: timestamp_ms,
-            });
-        if batch.epoch != producer.epoch {
-            // A new epoch: the old epoch's batches can no longer be retried.
-            producer.epoch = batch.epoch;
-            producer.batches.clear();
+        let producer = self.entry(batch.producer_id, batch.epoch, timestamp_ms);
+        let opens_txn = batch.transactional && producer.txn_first_offset.is_none();
+        if opens_txn {
+            producer.txn_first_offset = Some(base_offset);
         }
         if producer.batches.len() == BATCHES_RETAINED {
             producer.batches.pop_front();
@@ -189,24 +255,116 @@ impl ProducerStates {
             last_offset,
         });
         producer.last_timestamp_ms = producer.last_timestamp_ms.max(timestamp_ms);
+        if opens_txn {
+            self.ongoing.insert(base_offset, batch.producer_id);
+        }
     }
 
-    /// Forgets producers silent since `now_ms - expiration_ms`; how many.
+    /// The producer's entry, created at `epoch` if unknown; a newer epoch
+    /// forgets the old epoch's batches, which can no longer be retried.
+    fn entry(&mut self, producer_id: i64, epoch: i16, timestamp_ms: i64) -> &mut Producer {
+        let producer = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| Producer {
+                epoch,
+                batches: VecDeque::with_capacity(BATCHES_RETAINED),
+                last_timestamp_ms: timestamp_ms,
+                coordinator_epoch: -1,
+                txn_first_offset: None,
+            });
+        if epoch != producer.epoch {
+            producer.epoch = epoch;
+            producer.batches.clear();
+        }
+        producer
+    }
+
+    /// Decides on a coordinator's marker: one from an older producer epoch
+    /// than the partition has seen is a zombie's and refused.
+    pub fn check_marker(&self, marker: &TxnMarker) -> Result<(), ProducerError> {
+        match self.producers.get(&marker.producer_id) {
+            Some(producer) if marker.epoch < producer.epoch => {
+                Err(ProducerError::InvalidProducerEpoch {
+                    producer_id: marker.producer_id,
+                    current: producer.epoch,
+                    epoch: marker.epoch,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a marker appended at `offset`, ending the producer's open
+    /// transaction here; returns that transaction (`None` when it had no
+    /// batch on this partition).
+    pub fn end_txn(
+        &mut self,
+        marker: &TxnMarker,
+        offset: i64,
+        timestamp_ms: i64,
+    ) -> Option<EndedTxn> {
+        let producer = self.entry(marker.producer_id, marker.epoch, timestamp_ms);
+        producer.coordinator_epoch = marker.coordinator_epoch;
+        producer.last_timestamp_ms = producer.last_timestamp_ms.max(timestamp_ms);
+        let first_offset = producer.txn_first_offset.take()?;
+        self.ongoing.remove(&first_offset);
+        Some(EndedTxn {
+            producer_id: marker.producer_id,
+            first_offset,
+            last_offset: offset,
+        })
+    }
+
+    /// The first offset of the oldest open transaction: nothing at or past
+    /// it is stable.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Every producer, for DescribeProducers, by producer id.
+    pub fn summaries(&self) -> Vec<ProducerSummary> {
+        let mut out: Vec<ProducerSummary> = self
+            .producers
+            .iter()
+            .map(|(id, p)| ProducerSummary {
+                producer_id: *id,
+                epoch: p.epoch,
+                last_sequence: p.batches.back().map_or(-1, |b| b.last_sequence),
+                last_timestamp_ms: p.last_timestamp_ms,
+                coordinator_epoch: p.coordinator_epoch,
+                txn_start_offset: p.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        out.sort_by_key(|s| s.producer_id);
+        out
+    }
+
+    /// Forgets producers silent since `now_ms - expiration_ms`, except those
+    /// with an open transaction (its marker is still to come); how many.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, p| now_ms.saturating_sub(p.last_timestamp_ms) < expiration_ms);
+        self.producers.retain(|_, p| {
+            p.txn_first_offset.is_some()
+                || now_ms.saturating_sub(p.last_timestamp_ms) < expiration_ms
+        });
         before - self.producers.len()
     }
 }
 
 /// The sequence after `sequence`: they wrap from `i32::MAX` to 0.
 fn next_sequence(sequence: i32) -> i32 {
-    if sequence == i32::MAX {
-        0
-    } else {
-        sequence + 1
+    add_sequence(sequence, 1)
+}
+
+/// `sequence + delta`, wrapping past `i32::MAX` to 0 as Kafka's sequences do.
+fn add_sequence(sequence: i32, delta: i32) -> i32 {
+    if sequence < 0 {
+        return sequence;
     }
+    let sum = i64::from(sequence) + i64::from(delta);
+    // Both are non-negative i32s, so the remainder fits.
+    i32::try_from(sum % (i64::from(i32::MAX) + 1)).expect("below i32::MAX + 1")
 }
 
 #[cfg(test)]
@@ -219,6 +377,7 @@ mod tests {
             epoch,
             first_sequence: first,
             last_sequence: first + (count - 1),
+            transactional: false,
         }
     }
 

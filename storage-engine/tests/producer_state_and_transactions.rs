@@ -1,0 +1,230 @@
+//! Idempotent producers and transactions as the log sees them: retries are
+//! answered with their first offsets and not written twice, gaps and
+//! zombies are refused, markers end transactions (moving the last stable
+//! offset and filling the aborted index), and all of it is the same after
+//! a clean reopen and after a crash.
+
+mod common;
+
+use std::path::Path;
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use common::{append, open, run};
+use kelp_storage::batch::{BatchBuilder, Compression};
+use kelp_storage::io::MemoryStorage;
+use kelp_storage::log::AppendOrigin;
+use kelp_storage::producers::{AbortedTxn, ProducerError, TxnMarker};
+use kelp_storage::{LeaderEpoch, LogConfig, ManualClock, Offset, PartitionLog, StorageError};
+
+/// A batch of `count` records from producer `pid` at `epoch`, sequences from `seq`.
+fn produced(pid: i64, epoch: i16, seq: i32, count: usize, transactional: bool) -> BytesMut {
+    let mut builder = BatchBuilder::new(Compression::None)
+        .producer(pid, epoch, seq)
+        .transactional(transactional);
+    for i in 0..count {
+        builder.push(
+            1_000,
+            Some(b"k"),
+            Some(format!("{pid}-{seq}-{i}").as_bytes()),
+            &[],
+        );
+    }
+    builder.build(0).expect("valid")
+}
+
+async fn try_append(
+    log: &PartitionLog<MemoryStorage>,
+    batch: BytesMut,
+) -> Result<(i64, i64), StorageError> {
+    log.append(batch, AppendOrigin::Leader(LeaderEpoch(1)))
+        .await
+        .map(|info| (info.base_offset.0, info.last_offset.0))
+}
+
+fn marker(pid: i64, epoch: i16, commit: bool) -> TxnMarker {
+    TxnMarker {
+        producer_id: pid,
+        epoch,
+        commit,
+        coordinator_epoch: 0,
+    }
+}
+
+#[test]
+fn retries_are_answered_with_their_first_offsets_and_survive_reopening() {
+    run(async {
+        let dir = Path::new("/data/p-0");
+        let clock = Rc::new(ManualClock::new(0));
+        let storage = MemoryStorage::new();
+        let config = LogConfig::default();
+        let log = open(&storage, dir, &config, &clock).await;
+        assert_eq!(
+            try_append(&log, produced(7, 0, 0, 3, false)).await.unwrap(),
+            (0, 2)
+        );
+        assert_eq!(
+            try_append(&log, produced(7, 0, 3, 2, false)).await.unwrap(),
+            (3, 4)
+        );
+        assert_eq!(
+            try_append(&log, produced(7, 0, 0, 3, false)).await.unwrap(),
+            (0, 2),
+            "a retry"
+        );
+        assert_eq!(log.log_end_offset(), Offset(5), "the retry was not written");
+        let gap = try_append(&log, produced(7, 0, 9, 1, false)).await;
+        assert!(
+            matches!(
+                gap,
+                Err(StorageError::Producer(ProducerError::OutOfOrderSequence {
+                    expected: 5,
+                    got: 9,
+                    ..
+                }))
+            ),
+            "{gap:?}"
+        );
+        // A bumped epoch starts at 0; the old epoch is then a zombie.
+        assert_eq!(
+            try_append(&log, produced(7, 1, 0, 1, false)).await.unwrap(),
+            (5, 5)
+        );
+        let zombie = try_append(&log, produced(7, 0, 5, 1, false)).await;
+        assert!(
+            matches!(
+                zombie,
+                Err(StorageError::Producer(
+                    ProducerError::InvalidProducerEpoch {
+                        current: 1,
+                        epoch: 0,
+                        ..
+                    }
+                ))
+            ),
+            "{zombie:?}"
+        );
+        // Clients may not write markers.
+        let mut control = BatchBuilder::new(Compression::None)
+            .producer(7, 1, -1)
+            .transactional(true)
+            .control(true);
+        control.push(0, Some(&[0, 0, 0, 1]), Some(&[0, 0, 0, 0, 0, 0]), &[]);
+        assert!(matches!(
+            try_append(&log, control.build(0).unwrap()).await,
+            Err(StorageError::InvalidBatch(_))
+        ));
+        log.close().await.unwrap();
+        drop(log);
+        let log = open(&storage, dir, &config, &clock).await;
+        assert_eq!(
+            try_append(&log, produced(7, 1, 0, 1, false)).await.unwrap(),
+            (5, 5),
+            "a retry after a clean reopen"
+        );
+        assert_eq!(
+            try_append(&log, produced(7, 1, 1, 1, false)).await.unwrap(),
+            (6, 6)
+        );
+        assert_eq!(log.producers().len(), 1);
+        assert_eq!(log.producers()[0].last_sequence, 1);
+    });
+}
+
+#[test]
+fn markers_end_transactions_and_the_state_survives_a_crash() {
+    run(async {
+        let dir = Path::new("/data/t-0");
+        let clock = Rc::new(ManualClock::new(0));
+        let storage = MemoryStorage::new();
+        // Small segments, so the crash recovery starts from a roll's snapshot.
+        let config = LogConfig {
+            segment_bytes: 4096,
+            ..LogConfig::default()
+        };
+        let log = open(&storage, dir, &config, &clock).await;
+        append(&log, common::batch("plain", 2, 2, 0)).await;
+        assert_eq!(
+            try_append(&log, produced(1, 0, 0, 2, true)).await.unwrap(),
+            (2, 3)
+        );
+        assert_eq!(
+            log.last_stable_offset(),
+            Offset(2),
+            "producer 1's transaction is open"
+        );
+        assert_eq!(
+            try_append(&log, produced(2, 0, 0, 1, true)).await.unwrap(),
+            (4, 4)
+        );
+        assert_eq!(
+            try_append(&log, produced(1, 0, 2, 1, true)).await.unwrap(),
+            (5, 5)
+        );
+        // A zombie's marker is refused; the right one aborts.
+        assert!(matches!(
+            log.append_marker(marker(2, -1, false), LeaderEpoch(1))
+                .await,
+            Err(StorageError::Producer(
+                ProducerError::InvalidProducerEpoch { .. }
+            ))
+        ));
+        let abort = log
+            .append_marker(marker(1, 0, false), LeaderEpoch(1))
+            .await
+            .unwrap();
+        assert_eq!(abort.base_offset, Offset(6));
+        assert_eq!(log.last_stable_offset(), Offset(4), "now producer 2's");
+        let commit = log
+            .append_marker(marker(2, 0, true), LeaderEpoch(1))
+            .await
+            .unwrap();
+        assert_eq!(commit.base_offset, Offset(7));
+        assert_eq!(log.last_stable_offset(), Offset(8));
+        let aborted_1 = AbortedTxn {
+            producer_id: 1,
+            first_offset: 2,
+            last_offset: 6,
+        };
+        assert_eq!(log.aborted_txns(Offset(0), Offset(8)), vec![aborted_1]);
+        assert_eq!(log.aborted_txns(Offset(7), Offset(8)), vec![]);
+        // Enough data to roll a few times, then an open transaction.
+        for i in 0..40 {
+            append(&log, common::batch(&format!("fill{i}"), 10, 10, 0)).await;
+        }
+        assert!(log.segment_count() > 2);
+        let open_at = try_append(&log, produced(1, 0, 3, 1, true))
+            .await
+            .unwrap()
+            .0;
+        log.append_marker(marker(3, 0, false), LeaderEpoch(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            log.aborted_txns(Offset(0), Offset(i64::MAX)).len(),
+            1,
+            "producer 3 had no batch here"
+        );
+        log.flush().await.unwrap();
+        let before = (
+            log.producers(),
+            log.last_stable_offset(),
+            log.aborted_txns(Offset(0), Offset(i64::MAX)),
+        );
+        assert_eq!(before.1, Offset(open_at));
+        drop(log);
+        storage.crash(|_, pending| (pending, None));
+        let log = open(&storage, dir, &config, &clock).await;
+        let after = (
+            log.producers(),
+            log.last_stable_offset(),
+            log.aborted_txns(Offset(0), Offset(i64::MAX)),
+        );
+        assert_eq!(after, before, "rebuilt from the snapshot and the tail");
+        // The open transaction can still be committed after the crash.
+        log.append_marker(marker(1, 0, true), LeaderEpoch(1))
+            .await
+            .unwrap();
+        assert_eq!(log.last_stable_offset(), log.log_end_offset());
+    });
+}
