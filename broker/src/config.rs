@@ -10,6 +10,7 @@ use kelp_storage::{CleanupPolicy, LogConfig};
 use serde::Deserialize;
 
 use crate::groups::settings::GroupSettings;
+use crate::txn::settings::TxnSettings;
 
 /// Why a configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +147,18 @@ pub struct FileConfig {
     pub group_consumer_session_timeout_ms: Option<i32>,
     /// Kafka's `group.consumer.heartbeat.interval.ms`.
     pub group_consumer_heartbeat_interval_ms: Option<i32>,
+    /// Kafka's `transaction.state.log.num.partitions`.
+    pub transaction_state_log_num_partitions: Option<i32>,
+    /// Kafka's `transaction.max.timeout.ms`.
+    pub transaction_max_timeout_ms: Option<i32>,
+    /// Kafka's `transactional.id.expiration.ms`.
+    pub transactional_id_expiration_ms: Option<i64>,
+    /// Kafka's `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: Option<i64>,
+    /// Kafka's `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: Option<i64>,
+    /// Kafka's `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: Option<i64>,
 }
 
 /// The broker's effective configuration.
@@ -180,6 +193,8 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicDefaults,
     /// Consumer group settings.
     pub groups: GroupSettings,
+    /// Transaction and producer-state settings.
+    pub txns: TxnSettings,
 }
 
 /// Settings given on the command line (each overrides the file).
@@ -281,6 +296,34 @@ impl BrokerConfig {
                 reason,
             });
         }
+        let kafka = TxnSettings::default();
+        let txns = TxnSettings {
+            state_log_partitions: file
+                .transaction_state_log_num_partitions
+                .unwrap_or(kafka.state_log_partitions),
+            max_timeout_ms: file
+                .transaction_max_timeout_ms
+                .unwrap_or(kafka.max_timeout_ms),
+            id_expiration_ms: file
+                .transactional_id_expiration_ms
+                .unwrap_or(kafka.id_expiration_ms),
+            abort_check_interval_ms: file
+                .transaction_abort_timed_out_transaction_cleanup_interval_ms
+                .unwrap_or(kafka.abort_check_interval_ms),
+            producer_id_expiration_ms: file
+                .producer_id_expiration_ms
+                .unwrap_or(kafka.producer_id_expiration_ms),
+            producer_id_expiration_check_ms: file
+                .producer_id_expiration_check_interval_ms
+                .unwrap_or(kafka.producer_id_expiration_check_ms),
+        };
+        if let Err(reason) = txns.check() {
+            return Err(ConfigError::Invalid {
+                name: "transaction settings",
+                value: format!("{txns:?}"),
+                reason,
+            });
+        }
         let topic_defaults = file.topic_defaults.unwrap_or_default();
         if CleanupPolicy::parse(&topic_defaults.cleanup_policy).is_none() {
             return Err(ConfigError::Invalid {
@@ -316,6 +359,7 @@ impl BrokerConfig {
             cleaner_throttle_bytes_per_sec: file.log_cleaner_io_max_bytes_per_second,
             topic_defaults,
             groups,
+            txns,
         })
     }
 }

@@ -31,6 +31,7 @@ use crate::shard::maintenance;
 use crate::shard::mesh::{self, Envelope, Mesh};
 use crate::shard::{Shard, CONTROLLER_SHARD};
 use crate::topics::{ShardId, TopicStore};
+use crate::txn::producer_ids::ProducerIds;
 use phases::{Phase, Phases};
 
 /// Messages a shard may have queued towards another before sending waits.
@@ -49,6 +50,9 @@ pub enum AppError {
     /// The topic metadata could not be loaded.
     #[error(transparent)]
     Store(#[from] crate::topics::StoreError),
+    /// The producer id block could not be loaded.
+    #[error(transparent)]
+    ProducerIds(#[from] crate::txn::producer_ids::ProducerIdError),
     /// A shard could not open its partitions.
     #[error(transparent)]
     Shard(#[from] crate::shard::ShardError),
@@ -154,16 +158,34 @@ fn fit_cores_to_memlock(config: &mut BrokerConfig) {
     }
 }
 
+/// How long a start waits for a port held by a broker that just died: the
+/// kernel releases a killed process's io_uring sockets (its listener among
+/// them) only once the ring's teardown finishes, a moment after the exit.
+const PORT_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// glommio binds with SO_REUSEPORT, which would let a second broker share
 /// the port silently; a plain bind first finds any listener already there.
 fn probe_port(addr: std::net::SocketAddr) -> Result<(), AppError> {
-    match std::net::TcpListener::bind(addr) {
-        Ok(probe) => {
-            drop(probe);
-            Ok(())
+    let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT;
+    let mut warned = false;
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(probe) => {
+                drop(probe);
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(AppError::PortInUse { addr });
+                }
+                if !warned {
+                    tracing::warn!(%addr, "the port is in use; waiting up to 10 s in case a broker that just stopped still holds it");
+                    warned = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(source) => return Err(AppError::Listen { addr, source }),
         }
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => Err(AppError::PortInUse { addr }),
-        Err(source) => Err(AppError::Listen { addr, source }),
     }
 }
 
@@ -182,7 +204,12 @@ async fn run_shard(
         .map_err(|e| AppError::Executor(format!("joining the shard mesh: {e}")))?;
     let id = ShardId(senders.peer_id());
     let config = Rc::new(config);
-    let controller = (id == CONTROLLER_SHARD).then(|| Controller::new(store.clone()));
+    let controller = if id == CONTROLLER_SHARD {
+        let producer_ids = ProducerIds::load(&config.data_dir)?;
+        Some(Controller::new(store.clone(), producer_ids))
+    } else {
+        None
+    };
     let shard = Shard::new(id, Rc::clone(&config), controller, Mesh::new(senders));
     let _receive_loops = mesh::serve(&shard, receivers);
     let started = start(&shard, store).await;

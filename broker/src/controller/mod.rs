@@ -14,6 +14,7 @@ use glommio::sync::Semaphore;
 use crate::kafka::errors::ErrorCode;
 use crate::shard::Shard;
 use crate::topics::{ShardId, StoreError, TopicStore};
+use crate::txn::producer_ids::ProducerIds;
 
 /// Why a metadata change did not happen (or did not reach every shard).
 #[derive(Debug, thiserror::Error)]
@@ -49,19 +50,26 @@ impl From<(ErrorCode, String)> for ChangeError {
     }
 }
 
-/// The topic metadata writer.
+/// The topic metadata writer, and the allocator of producer ids.
 pub struct Controller {
     store: RefCell<TopicStore>,
     one_at_a_time: Semaphore,
+    producer_ids: ProducerIds,
 }
 
 impl Controller {
-    /// A controller over the store loaded at start-up.
-    pub fn new(store: TopicStore) -> Controller {
+    /// A controller over the store and producer-id block loaded at start-up.
+    pub fn new(store: TopicStore, producer_ids: ProducerIds) -> Controller {
         Controller {
             store: RefCell::new(store),
             one_at_a_time: Semaphore::new(1),
+            producer_ids,
         }
+    }
+
+    /// The producer id allocator.
+    pub fn producer_ids(&self) -> &ProducerIds {
+        &self.producer_ids
     }
 
     /// The current store (what every shard has applied, or is applying).
@@ -152,7 +160,10 @@ mod tests {
             let shard = Shard::new(
                 CONTROLLER_SHARD,
                 config,
-                Some(Controller::new(store.clone())),
+                Some(Controller::new(
+                    store.clone(),
+                    ProducerIds::load(&data_dir).unwrap(),
+                )),
                 Mesh::new(senders),
             );
             shard.apply_topics(store).await.unwrap();

@@ -2,16 +2,13 @@
 //! partition (and so which shard) coordinates a group, and each shard's
 //! registry of the partitions it has loaded.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::rc::Rc;
-
-use glommio::sync::Semaphore;
 
 use super::partition::OffsetsPartition;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::ensure_internal;
+use crate::shard::loaded::Loaded;
 use crate::shard::Shard;
 use crate::topics::TopicMeta;
 
@@ -101,19 +98,9 @@ where
 }
 
 /// The `__consumer_offsets` partitions a shard has loaded.
+#[derive(Default)]
 pub struct GroupCoordinator {
-    partitions: RefCell<HashMap<i32, Rc<OffsetsPartition>>>,
-    /// One load at a time, so a partition is loaded once.
-    loading: Semaphore,
-}
-
-impl Default for GroupCoordinator {
-    fn default() -> Self {
-        GroupCoordinator {
-            partitions: RefCell::default(),
-            loading: Semaphore::new(1),
-        }
-    }
+    partitions: Loaded<OffsetsPartition>,
 }
 
 impl GroupCoordinator {
@@ -123,43 +110,31 @@ impl GroupCoordinator {
         shard: &Rc<Shard>,
         index: i32,
     ) -> Result<Rc<OffsetsPartition>, ErrorCode> {
-        if let Some(partition) = self.partitions.borrow().get(&index) {
-            return Ok(Rc::clone(partition));
-        }
-        // The semaphore is never closed, so acquiring cannot fail.
-        let _permit = self
-            .loading
-            .acquire_permit(1)
-            .await
-            .expect("the load semaphore is never closed");
-        if let Some(partition) = self.partitions.borrow().get(&index) {
-            return Ok(Rc::clone(partition));
-        }
-        let log = shard
-            .log(OFFSETS_TOPIC, index)
-            .ok_or(ErrorCode::NotCoordinator)?;
-        let topic_ids = shard
-            .topics()
-            .topics
-            .values()
-            .map(|m| (m.name.clone(), m.id))
-            .collect();
-        let partition = OffsetsPartition::load(
-            index,
-            log,
-            Rc::clone(&shard.stopping),
-            topic_ids,
-            shard.config.groups,
-        )
-        .await
-        .map_err(|e| {
-            tracing::error!(partition = index, error = %e, "loading consumer groups failed");
-            ErrorCode::CoordinatorNotAvailable
-        })?;
         self.partitions
-            .borrow_mut()
-            .insert(index, Rc::clone(&partition));
-        Ok(partition)
+            .get_or_load(index, || async {
+                let log = shard
+                    .log(OFFSETS_TOPIC, index)
+                    .ok_or(ErrorCode::NotCoordinator)?;
+                let topic_ids = shard
+                    .topics()
+                    .topics
+                    .values()
+                    .map(|m| (m.name.clone(), m.id))
+                    .collect();
+                OffsetsPartition::load(
+                    index,
+                    log,
+                    Rc::clone(&shard.stopping),
+                    topic_ids,
+                    shard.config.groups,
+                )
+                .await
+                .map_err(|e| {
+                    tracing::error!(partition = index, error = %e, "loading consumer groups failed");
+                    ErrorCode::CoordinatorNotAvailable
+                })
+            })
+            .await
     }
 
     /// Every `__consumer_offsets` partition this shard owns, loaded.

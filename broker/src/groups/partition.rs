@@ -8,7 +8,7 @@
 //! after a restart. Runs on the shard that owns the partition's log.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,9 +18,10 @@ use futures_channel::oneshot;
 use futures_util::future::{select, Either};
 use kelp_net::signal::Signal;
 use kelp_net::Shutdown;
-use kelp_storage::batch::{BatchBuilder, Compression, RecordBatch};
+use kelp_storage::batch::{parse_marker, BatchBuilder, Compression};
 use kelp_storage::log::AppendOrigin;
-use kelp_storage::{Offset, StorageError};
+use kelp_storage::producers::{ProducerError, TxnMarker};
+use kelp_storage::StorageError;
 use uuid::Uuid;
 
 use super::classic::{
@@ -36,12 +37,11 @@ use super::records::{GroupMetadataValue, OffsetValue, RecordKey};
 use super::settings::GroupSettings;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::produce::LEADER_EPOCH;
+use crate::shard::replay::replay as replay_log;
 use crate::shard::Log;
 
 /// Kafka's `offset.metadata.max.bytes`.
 pub const OFFSET_METADATA_MAX_CHARS: usize = 4096;
-/// Bytes read from the log per step while loading.
-const LOAD_READ_BYTES: usize = 1 << 20;
 /// Largest decompressed batch accepted while loading.
 const LOAD_MAX_DECOMPRESSED: usize = 64 << 20;
 
@@ -142,12 +142,40 @@ pub struct CommitEntry {
     pub value: OffsetValue,
 }
 
+/// Who commits offsets: a member of the group, or (generation -1, no
+/// member id) a client outside it.
+#[derive(Clone, Copy, Debug)]
+pub struct Committer<'a> {
+    /// Member id; empty from outside the group.
+    pub member_id: &'a str,
+    /// The static member's `group.instance.id`.
+    pub instance_id: Option<&'a str>,
+    /// Generation (classic) or member epoch (KIP-848); -1 from outside the group.
+    pub generation: i32,
+}
+
+/// The transactional producer a TxnOffsetCommit writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnProducer {
+    /// Producer id.
+    pub id: i64,
+    /// Producer epoch: one older than the log has seen is a zombie's.
+    pub epoch: i16,
+}
+
+/// Offsets written by transactions whose marker has not come yet, by
+/// producer id, then group, topic and partition.
+type PendingOffsets = BTreeMap<i64, BTreeMap<(String, String, i32), Committed>>;
+
 /// The groups of one `__consumer_offsets` partition.
 pub struct OffsetsPartition {
     /// The partition index.
     pub index: i32,
     log: Log,
     groups: RefCell<BTreeMap<String, GroupEntry>>,
+    /// TxnOffsetCommit offsets waiting for their transaction's marker:
+    /// OffsetFetch does not show them until a commit marker applies them.
+    pending: RefCell<PendingOffsets>,
     waiters: RefCell<HashMap<WaiterKey, oneshot::Sender<Reply>>>,
     /// Signalled when a deadline may have moved.
     changed: Signal,
@@ -174,39 +202,36 @@ impl OffsetsPartition {
         settings: GroupSettings,
     ) -> Result<Rc<OffsetsPartition>, StorageError> {
         let now = now_ms();
-        let mut groups: BTreeMap<String, GroupEntry> = BTreeMap::new();
-        let mut metadata: BTreeMap<String, Option<GroupMetadataValue>> = BTreeMap::new();
-        let mut consumers = consumer_log::Loader::default();
-        let mut next = log.log_start_offset();
-        let end = log.log_end_offset();
+        let mut replay = Replay::new(now, settings);
         let mut records = 0usize;
-        while next < end {
-            let read = log.read(next, LOAD_READ_BYTES).await?;
-            if read.batches.is_empty() {
-                break;
-            }
-            for bytes in read.batches {
-                let batch = RecordBatch::parse(bytes)?;
-                next = Offset(batch.last_offset() + 1);
-                if batch.is_control() {
-                    continue;
+        replay_log(&log, |batch| {
+            if batch.is_control() {
+                // A marker ends its producer's transaction: the offsets it
+                // wrote here apply, or are dropped.
+                if let Some(marker) = parse_marker(&batch) {
+                    replay.end_txn(&marker, batch.base_offset());
                 }
-                for record in batch.records(LOAD_MAX_DECOMPRESSED)? {
-                    let record = record?;
-                    let offset = batch.base_offset() + i64::from(record.offset_delta);
-                    records += 1;
-                    apply_record(
-                        &mut groups,
-                        &mut metadata,
-                        &mut consumers,
-                        record.key,
-                        record.value,
-                        offset,
-                        (now, settings),
-                    );
-                }
+                return Ok(());
             }
-        }
+            // TxnOffsetCommit records: they wait for their marker.
+            let producer =
+                (batch.is_transactional() && batch.producer_id() >= 0).then(|| batch.producer_id());
+            for record in batch.records(LOAD_MAX_DECOMPRESSED)? {
+                let record = record?;
+                let offset = batch.base_offset() + i64::from(record.offset_delta);
+                records += 1;
+                replay.apply(record.key, record.value, offset, producer);
+            }
+            Ok(())
+        })
+        .await?;
+        let Replay {
+            mut groups,
+            metadata,
+            consumers,
+            pending,
+            ..
+        } = replay;
         for (id, value) in metadata {
             match value {
                 Some(value) => {
@@ -216,8 +241,11 @@ impl OffsetsPartition {
                         .group = ClassicGroup::restore(&id, &value, now, settings);
                 }
                 None => {
-                    // Deleted: only offsets committed after the deletion stay.
-                    if groups.get(&id).is_some_and(|g| g.offsets.is_empty()) {
+                    // Deleted: only offsets committed after the deletion stay,
+                    // and those a transaction still holds.
+                    if groups.get(&id).is_some_and(|g| g.offsets.is_empty())
+                        && !has_open_txn(&pending, &id)
+                    {
                         groups.remove(&id);
                     }
                 }
@@ -248,6 +276,7 @@ impl OffsetsPartition {
             index,
             log,
             groups: RefCell::new(groups),
+            pending: RefCell::new(pending),
             waiters: RefCell::new(HashMap::new()),
             changed: Signal::default(),
             stopping,
@@ -455,57 +484,13 @@ impl OffsetsPartition {
         generation: i32,
         entries: Vec<CommitEntry>,
     ) -> Result<Vec<Result<(), ErrorCode>>, ErrorCode> {
-        let now = now_ms();
-        {
-            let mut groups = self.groups.borrow_mut();
-            match groups.get_mut(group_id) {
-                Some(entry)
-                    if entry.has_consumer_members()
-                        || entry.consumer.is_some() && !member_id.is_empty() =>
-                {
-                    let consumer = entry.consumer.as_ref().expect("checked in the guard");
-                    let partitions: Vec<(String, i32)> = entries
-                        .iter()
-                        .map(|e| (e.topic.clone(), e.partition))
-                        .collect();
-                    consumer
-                        .validate_offset_commit(member_id, generation, &partitions)
-                        .map_err(|refusal| match refusal {
-                            CommitRefusal::UnknownMember => ErrorCode::UnknownMemberId,
-                            CommitRefusal::StaleEpoch => ErrorCode::StaleMemberEpoch,
-                        })?;
-                }
-                Some(entry) => entry
-                    .group
-                    .validate_offset_commit(member_id, instance_id, generation, now)
-                    .map_err(ErrorCode::from)?,
-                // A group only committing offsets (manual assignment).
-                None if generation < 0 => {
-                    groups.insert(
-                        group_id.to_owned(),
-                        GroupEntry::new(group_id, now, self.settings),
-                    );
-                }
-                None => return Err(ErrorCode::IllegalGeneration),
-            }
-        }
-        let mut results = Vec::with_capacity(entries.len());
-        let mut accepted = Vec::new();
-        let mut records = Vec::new();
-        for entry in entries {
-            if entry.value.metadata.encode_utf16().count() > OFFSET_METADATA_MAX_CHARS {
-                results.push(Err(ErrorCode::OffsetMetadataTooLarge));
-                continue;
-            }
-            results.push(Ok(()));
-            let key = RecordKey::Offset {
-                group: group_id.to_owned(),
-                topic: entry.topic.clone(),
-                partition: entry.partition,
-            };
-            records.push((key.encode(), Some(entry.value.encode())));
-            accepted.push(entry);
-        }
+        let committer = Committer {
+            member_id,
+            instance_id,
+            generation,
+        };
+        self.admit_commit(group_id, committer, &entries, false)?;
+        let (results, accepted, records) = offset_records(group_id, entries);
         if records.is_empty() {
             return Ok(results);
         }
@@ -513,26 +498,185 @@ impl OffsetsPartition {
         let mut groups = self.groups.borrow_mut();
         let group = groups
             .entry(group_id.to_owned())
-            .or_insert_with(|| GroupEntry::new(group_id, now, self.settings));
+            .or_insert_with(|| GroupEntry::new(group_id, now_ms(), self.settings));
         for (i, entry) in accepted.into_iter().enumerate() {
             let committed = Committed {
                 value: entry.value,
                 record_offset: base + i as i64,
             };
-            let slot = group.offsets.entry((entry.topic, entry.partition));
-            match slot {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(committed);
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    // Concurrent commits land in log order, whatever order they finish in.
-                    if o.get().record_offset < committed.record_offset {
-                        o.insert(committed);
-                    }
-                }
-            }
+            keep_latest(
+                &mut group.offsets,
+                (entry.topic, entry.partition),
+                committed,
+            );
         }
         Ok(results)
+    }
+
+    /// TxnOffsetCommit: the group's verdict, then one result per entry.
+    /// The offsets are written as one transactional batch of `producer`
+    /// and stay pending until [`OffsetsPartition::complete_txn`] sees the
+    /// transaction's marker. A zombie's epoch is refused with
+    /// INVALID_PRODUCER_EPOCH, as Kafka's log refuses it.
+    pub async fn txn_commit(
+        &self,
+        group_id: &str,
+        producer: TxnProducer,
+        committer: Committer<'_>,
+        entries: Vec<CommitEntry>,
+    ) -> Result<Vec<Result<(), ErrorCode>>, ErrorCode> {
+        // Kafka's transaction verification refuses these before the group
+        // is looked at; the log would not track such a batch as a
+        // transaction, so a restart would apply its offsets at once.
+        if producer.id < 0 {
+            return Err(ErrorCode::InvalidProducerIdMapping);
+        }
+        if producer.epoch < 0 {
+            return Err(ErrorCode::InvalidProducerEpoch);
+        }
+        self.admit_commit(group_id, committer, &entries, true)?;
+        let (results, accepted, records) = offset_records(group_id, entries);
+        if records.is_empty() {
+            return Ok(results);
+        }
+        let mut builder = BatchBuilder::new(Compression::None)
+            .producer(producer.id, producer.epoch, -1)
+            .transactional(true);
+        let now = now_ms();
+        for (key, value) in &records {
+            builder.push(now, Some(key), value.as_deref(), &[]);
+        }
+        let batch = builder.build(0).map_err(|e| {
+            tracing::error!(error = %e, "building a transactional offset batch failed");
+            ErrorCode::UnknownServerError
+        })?;
+        let info = self
+            .log
+            .append_internal(batch, LEADER_EPOCH)
+            .await
+            .map_err(|e| txn_write_error(&e))?;
+        // Recorded before the flush, with no await since the append: a
+        // marker appended meanwhile lands after these records and so ends
+        // their transaction.
+        {
+            let mut pending = self.pending.borrow_mut();
+            let written = pending.entry(producer.id).or_default();
+            for (i, entry) in accepted.into_iter().enumerate() {
+                let committed = Committed {
+                    value: entry.value,
+                    record_offset: info.base_offset.0 + i as i64,
+                };
+                written.insert(
+                    (group_id.to_owned(), entry.topic, entry.partition),
+                    committed,
+                );
+            }
+        }
+        self.log.flush().await.map_err(|e| coordinator_error(&e))?;
+        Ok(results)
+    }
+
+    /// Ends a transaction on this partition for the transaction
+    /// coordinator: appends its marker (whether or not the transaction
+    /// wrote offsets here), makes it durable, then applies the offsets the
+    /// transaction wrote here (commit) or drops them (abort). A marker from
+    /// an older producer epoch than the log has seen is refused with
+    /// INVALID_PRODUCER_EPOCH and changes nothing.
+    pub async fn complete_txn(&self, marker: TxnMarker) -> Result<(), ErrorCode> {
+        let info = self
+            .log
+            .append_marker(marker, LEADER_EPOCH)
+            .await
+            .map_err(|e| ErrorCode::from_storage(&e))?;
+        self.log
+            .flush()
+            .await
+            .map_err(|e| ErrorCode::from_storage(&e))?;
+        settle(
+            &mut self.groups.borrow_mut(),
+            &mut self.pending.borrow_mut(),
+            &marker,
+            info.base_offset.0,
+            (now_ms(), self.settings),
+        );
+        Ok(())
+    }
+
+    /// The partitions of `group_id` with offsets a transaction has written
+    /// but not yet committed or aborted.
+    pub fn pending_partitions(&self, group_id: &str) -> BTreeSet<(String, i32)> {
+        self.pending
+            .borrow()
+            .values()
+            .flat_map(|written| written.keys())
+            .filter(|(group, _, _)| group == group_id)
+            .map(|(_, topic, partition)| (topic.clone(), *partition))
+            .collect()
+    }
+
+    /// Checks who commits against the group (Kafka's `validateOffsetCommit`),
+    /// and creates the group for a commit from outside one that does not
+    /// exist. Transactional commits differ as in Kafka: v0-2 carry no
+    /// member, so one from outside the group is taken whatever its state,
+    /// a member may commit before its assignment arrives, and a stale
+    /// member epoch is an illegal generation.
+    fn admit_commit(
+        &self,
+        group_id: &str,
+        committer: Committer<'_>,
+        entries: &[CommitEntry],
+        transactional: bool,
+    ) -> Result<(), ErrorCode> {
+        let now = now_ms();
+        let Committer {
+            member_id,
+            instance_id,
+            generation,
+        } = committer;
+        let outsider =
+            transactional && generation == -1 && member_id.is_empty() && instance_id.is_none();
+        let mut groups = self.groups.borrow_mut();
+        match groups.get_mut(group_id) {
+            Some(entry)
+                if entry.has_consumer_members()
+                    || entry.consumer.is_some() && !member_id.is_empty() =>
+            {
+                if outsider {
+                    return Ok(());
+                }
+                let consumer = entry.consumer.as_ref().expect("checked in the guard");
+                let partitions: Vec<(String, i32)> = entries
+                    .iter()
+                    .map(|e| (e.topic.clone(), e.partition))
+                    .collect();
+                consumer
+                    .validate_offset_commit(member_id, generation, &partitions)
+                    .map_err(|refusal| match refusal {
+                        CommitRefusal::UnknownMember => ErrorCode::UnknownMemberId,
+                        CommitRefusal::StaleEpoch if transactional => ErrorCode::IllegalGeneration,
+                        CommitRefusal::StaleEpoch => ErrorCode::StaleMemberEpoch,
+                    })
+            }
+            Some(entry) if outsider && entry.group.state() != GroupState::Dead => Ok(()),
+            Some(entry) => {
+                match entry
+                    .group
+                    .validate_offset_commit(member_id, instance_id, generation, now)
+                {
+                    Err(GroupError::RebalanceInProgress) if transactional => Ok(()),
+                    result => result.map_err(ErrorCode::from),
+                }
+            }
+            // A group only committing offsets (manual assignment).
+            None if generation < 0 => {
+                groups.insert(
+                    group_id.to_owned(),
+                    GroupEntry::new(group_id, now, self.settings),
+                );
+                Ok(())
+            }
+            None => Err(ErrorCode::IllegalGeneration),
+        }
     }
 
     /// OffsetDelete: per topic, whether its offsets were deleted.
@@ -581,8 +725,8 @@ impl OffsetsPartition {
             (answers, records)
         };
         if !records.is_empty() {
-            self.write(records.clone()).await?;
-            self.forget_offsets(group_id, &records);
+            let base = self.write(records.clone()).await?;
+            self.forget_offsets(group_id, &records, base);
         }
         Ok(answers)
     }
@@ -598,14 +742,17 @@ impl OffsetsPartition {
             if entry.group.state() != GroupState::Empty || entry.has_consumer_members() {
                 return Err(ErrorCode::NonEmptyGroup);
             }
-            let mut records: Vec<(Bytes, Option<Bytes>)> = entry
-                .offsets
-                .keys()
+            // Offsets pending in a transaction go too, as in Kafka: their
+            // tombstones drop them, so a later commit marker applies nothing.
+            let mut partitions: BTreeSet<(String, i32)> = entry.offsets.keys().cloned().collect();
+            partitions.extend(self.pending_partitions(group_id));
+            let mut records: Vec<(Bytes, Option<Bytes>)> = partitions
+                .into_iter()
                 .map(|(topic, partition)| {
                     let key = RecordKey::Offset {
                         group: group_id.to_owned(),
-                        topic: topic.clone(),
-                        partition: *partition,
+                        topic,
+                        partition,
                     };
                     (key.encode(), None)
                 })
@@ -619,7 +766,8 @@ impl OffsetsPartition {
             }
             records
         };
-        self.write(records).await?;
+        let base = self.write(records.clone()).await?;
+        self.forget_offsets(group_id, &records, base);
         if let Some(mut entry) = self.groups.borrow_mut().remove(group_id) {
             entry.group.mark_dead(now_ms());
         }
@@ -703,17 +851,29 @@ impl OffsetsPartition {
         Ok(info.base_offset.0)
     }
 
-    fn forget_offsets(&self, group_id: &str, tombstones: &[(Bytes, Option<Bytes>)]) {
+    /// Applies offset tombstones written from log offset `base` on: the
+    /// offsets they delete go, unless committed after them meanwhile.
+    fn forget_offsets(&self, group_id: &str, tombstones: &[(Bytes, Option<Bytes>)], base: i64) {
         let mut groups = self.groups.borrow_mut();
-        let Some(entry) = groups.get_mut(group_id) else {
-            return;
-        };
-        for (key, _) in tombstones {
-            if let Ok(RecordKey::Offset {
+        let mut pending = self.pending.borrow_mut();
+        for (i, (key, _)) in tombstones.iter().enumerate() {
+            let Ok(RecordKey::Offset {
                 topic, partition, ..
             }) = RecordKey::decode(key)
-            {
-                entry.offsets.remove(&(topic, partition));
+            else {
+                continue;
+            };
+            let tombstone_offset = base + i as i64;
+            forget_pending(&mut pending, group_id, &topic, partition, tombstone_offset);
+            if let Some(entry) = groups.get_mut(group_id) {
+                let key = (topic, partition);
+                if entry
+                    .offsets
+                    .get(&key)
+                    .is_some_and(|c| c.record_offset < tombstone_offset)
+                {
+                    entry.offsets.remove(&key);
+                }
             }
         }
     }
@@ -750,8 +910,12 @@ impl OffsetsPartition {
                 }
                 if expire_offsets {
                     let retention = self.settings.offsets_retention_ms;
+                    // An offset a transaction is about to replace stays, as in Kafka.
+                    let pending = self.pending_partitions(&entry.group.id);
                     for (topic, partition) in expired_offsets(entry, now, retention) {
-                        expired.push((entry.group.id.clone(), topic, partition));
+                        if !pending.contains(&(topic.clone(), partition)) {
+                            expired.push((entry.group.id.clone(), topic, partition));
+                        }
                     }
                 }
             }
@@ -775,19 +939,21 @@ impl OffsetsPartition {
                 partition,
             };
             let records = vec![(key.encode(), None)];
-            if self.write(records.clone()).await.is_ok() {
-                self.forget_offsets(&group, &records);
+            if let Ok(base) = self.write(records.clone()).await {
+                self.forget_offsets(&group, &records, base);
                 if !touched.contains(&group) {
                     touched.push(group);
                 }
             }
         }
-        // An empty group whose last offset expired is deleted, as in Kafka.
+        // An empty group whose last offset expired is deleted, as in Kafka,
+        // unless a transaction holds offsets for it.
         for group in touched {
             let gone = self.with_group(&group, |e| {
                 e.offsets.is_empty() && e.group.state() == GroupState::Empty
-            });
-            if gone == Some(true) {
+            }) == Some(true)
+                && self.pending_partitions(&group).is_empty();
+            if gone {
                 if let Err(code) = self.delete_group(&group).await {
                     tracing::warn!(group, ?code, "deleting an expired group failed");
                 }
@@ -869,77 +1035,206 @@ impl Fingerprint {
     }
 }
 
-/// Applies one loaded record; group metadata is collected and applied last.
-#[allow(clippy::too_many_arguments)]
-fn apply_record(
-    groups: &mut BTreeMap<String, GroupEntry>,
-    metadata: &mut BTreeMap<String, Option<GroupMetadataValue>>,
-    consumers: &mut consumer_log::Loader,
-    key: Option<Bytes>,
-    value: Option<Bytes>,
-    offset: i64,
-    (now, settings): (Millis, GroupSettings),
-) {
-    let Some(key) = key else {
-        return;
-    };
-    let key = match RecordKey::decode(&key) {
-        Ok(key) => key,
-        Err(e) if e.is_unknown_record_type() => {
-            match ConsumerRecordKey::decode(&key) {
-                Ok(key) => consumers.apply(key, value.as_deref()),
-                // Other coordinators' records (share groups, ...) are not Kelp's.
-                Err(e) if e.is_unknown_record_type() => {}
-                Err(e) => {
-                    tracing::warn!(offset, error = %e, "skipping an undecodable consumer group key");
+/// What [`OffsetsPartition::load`] rebuilds from the log, record by record.
+struct Replay {
+    groups: BTreeMap<String, GroupEntry>,
+    /// Group metadata, applied last: `None` for a deleted group.
+    metadata: BTreeMap<String, Option<GroupMetadataValue>>,
+    consumers: consumer_log::Loader,
+    pending: PendingOffsets,
+    now: Millis,
+    settings: GroupSettings,
+}
+
+impl Replay {
+    fn new(now: Millis, settings: GroupSettings) -> Replay {
+        Replay {
+            groups: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            consumers: consumer_log::Loader::default(),
+            pending: PendingOffsets::new(),
+            now,
+            settings,
+        }
+    }
+
+    /// Applies one record at `offset`; an offset commit written by
+    /// `producer`'s transaction waits for its marker instead.
+    fn apply(
+        &mut self,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        offset: i64,
+        producer: Option<i64>,
+    ) {
+        let Some(key) = key else {
+            return;
+        };
+        let key = match RecordKey::decode(&key) {
+            Ok(key) => key,
+            Err(e) if e.is_unknown_record_type() => {
+                match ConsumerRecordKey::decode(&key) {
+                    Ok(key) => self.consumers.apply(key, value.as_deref()),
+                    // Other coordinators' records (share groups, ...) are not Kelp's.
+                    Err(e) if e.is_unknown_record_type() => {}
+                    Err(e) => {
+                        tracing::warn!(offset, error = %e, "skipping an undecodable consumer group key");
+                    }
                 }
+                return;
             }
-            return;
-        }
-        Err(e) => {
-            tracing::warn!(offset, error = %e, "skipping an undecodable __consumer_offsets key");
-            return;
-        }
-    };
-    match key {
-        RecordKey::Offset {
-            group,
-            topic,
-            partition,
-        } => {
-            let entry = groups
-                .entry(group.clone())
-                .or_insert_with(|| GroupEntry::new(&group, now, settings));
-            match value.map(|v| OffsetValue::decode(&v)) {
-                None => {
-                    entry.offsets.remove(&(topic, partition));
-                }
-                Some(Ok(value)) => {
-                    entry.offsets.insert(
-                        (topic, partition),
-                        Committed {
+            Err(e) => {
+                tracing::warn!(offset, error = %e, "skipping an undecodable __consumer_offsets key");
+                return;
+            }
+        };
+        match key {
+            RecordKey::Offset {
+                group,
+                topic,
+                partition,
+            } => {
+                let (now, settings) = (self.now, self.settings);
+                // Kafka creates a simple group for offsets alone, pending ones too.
+                let entry = self
+                    .groups
+                    .entry(group.clone())
+                    .or_insert_with(|| GroupEntry::new(&group, now, settings));
+                match value.map(|v| OffsetValue::decode(&v)) {
+                    None => {
+                        entry.offsets.remove(&(topic.clone(), partition));
+                        forget_pending(&mut self.pending, &group, &topic, partition, offset);
+                    }
+                    Some(Ok(value)) => {
+                        let committed = Committed {
                             value,
                             record_offset: offset,
-                        },
-                    );
+                        };
+                        match producer {
+                            Some(id) => {
+                                self.pending
+                                    .entry(id)
+                                    .or_default()
+                                    .insert((group, topic, partition), committed);
+                            }
+                            None => {
+                                entry.offsets.insert((topic, partition), committed);
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(offset, error = %e, "skipping an undecodable offset commit");
+                    }
                 }
-                Some(Err(e)) => {
-                    tracing::warn!(offset, error = %e, "skipping an undecodable offset commit");
+            }
+            RecordKey::GroupMetadata { group } => {
+                match value.map(|v| GroupMetadataValue::decode(&v)) {
+                    None => {
+                        self.metadata.insert(group, None);
+                    }
+                    Some(Ok(value)) => {
+                        self.metadata.insert(group, Some(value));
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(offset, error = %e, "skipping undecodable group metadata");
+                    }
                 }
             }
         }
-        RecordKey::GroupMetadata { group } => match value.map(|v| GroupMetadataValue::decode(&v)) {
-            None => {
-                metadata.insert(group, None);
-            }
-            Some(Ok(value)) => {
-                metadata.insert(group, Some(value));
-            }
-            Some(Err(e)) => {
-                tracing::warn!(offset, error = %e, "skipping undecodable group metadata");
-            }
-        },
     }
+
+    /// Applies a transaction marker found at `offset`.
+    fn end_txn(&mut self, marker: &TxnMarker, offset: i64) {
+        settle(
+            &mut self.groups,
+            &mut self.pending,
+            marker,
+            offset,
+            (self.now, self.settings),
+        );
+    }
+}
+
+/// Ends `marker`'s transaction, whose marker sits at `marker_offset`: the
+/// offsets it wrote before the marker become committed offsets (unless a
+/// later commit replaced them) or, on abort, are dropped.
+fn settle(
+    groups: &mut BTreeMap<String, GroupEntry>,
+    pending: &mut PendingOffsets,
+    marker: &TxnMarker,
+    marker_offset: i64,
+    (now, settings): (Millis, GroupSettings),
+) {
+    let Some(written) = pending.get_mut(&marker.producer_id) else {
+        return;
+    };
+    // Offsets past the marker belong to the producer's next transaction.
+    let (ended, next): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(written)
+        .into_iter()
+        .partition(|(_, c)| c.record_offset < marker_offset);
+    if next.is_empty() {
+        pending.remove(&marker.producer_id);
+    } else {
+        *written = next;
+    }
+    if !marker.commit {
+        return;
+    }
+    for ((group, topic, partition), committed) in ended {
+        // The group is deleted with its pending offsets; this only
+        // guards against a log written otherwise.
+        let entry = groups
+            .entry(group.clone())
+            .or_insert_with(|| GroupEntry::new(&group, now, settings));
+        keep_latest(&mut entry.offsets, (topic, partition), committed);
+    }
+}
+
+/// Stores `committed` unless the slot holds a commit from a later record:
+/// commits land in log order, whatever order they finish in.
+fn keep_latest(
+    offsets: &mut BTreeMap<(String, i32), Committed>,
+    key: (String, i32),
+    committed: Committed,
+) {
+    match offsets.entry(key) {
+        std::collections::btree_map::Entry::Vacant(v) => {
+            v.insert(committed);
+        }
+        std::collections::btree_map::Entry::Occupied(mut o) => {
+            if o.get().record_offset < committed.record_offset {
+                o.insert(committed);
+            }
+        }
+    }
+}
+
+/// Drops the pending offsets of a group's partition written before a
+/// tombstone at `tombstone_offset`, as Kafka's replay of a tombstone does.
+fn forget_pending(
+    pending: &mut PendingOffsets,
+    group: &str,
+    topic: &str,
+    partition: i32,
+    tombstone_offset: i64,
+) {
+    let key = (group.to_owned(), topic.to_owned(), partition);
+    pending.retain(|_, written| {
+        if written
+            .get(&key)
+            .is_some_and(|c| c.record_offset < tombstone_offset)
+        {
+            written.remove(&key);
+        }
+        !written.is_empty()
+    });
+}
+
+/// Whether a transaction has offsets of `group` pending.
+fn has_open_txn(pending: &PendingOffsets, group: &str) -> bool {
+    pending
+        .values()
+        .any(|written| written.keys().any(|(g, _, _)| g == group))
 }
 
 /// The offsets of `entry` past their retention (Kafka's `offsetExpirationCondition`).
@@ -975,6 +1270,49 @@ fn coordinator_error(error: &StorageError) -> ErrorCode {
         ErrorCode::MessageTooLarge => ErrorCode::UnknownServerError,
         _ => ErrorCode::CoordinatorNotAvailable,
     }
+}
+
+/// Kafka's mapping of a failed transactional offset write: a zombie
+/// producer is told so, the rest as for any group write.
+fn txn_write_error(error: &StorageError) -> ErrorCode {
+    match error {
+        StorageError::Producer(ProducerError::InvalidProducerEpoch { .. }) => {
+            ErrorCode::InvalidProducerEpoch
+        }
+        _ => coordinator_error(error),
+    }
+}
+
+/// Offset commit records for `entries`: one result per entry (metadata
+/// over Kafka's limit is refused), the entries accepted, and their records
+/// in the same order.
+#[allow(clippy::type_complexity)]
+fn offset_records(
+    group_id: &str,
+    entries: Vec<CommitEntry>,
+) -> (
+    Vec<Result<(), ErrorCode>>,
+    Vec<CommitEntry>,
+    Vec<(Bytes, Option<Bytes>)>,
+) {
+    let mut results = Vec::with_capacity(entries.len());
+    let mut accepted = Vec::new();
+    let mut records = Vec::new();
+    for entry in entries {
+        if entry.value.metadata.encode_utf16().count() > OFFSET_METADATA_MAX_CHARS {
+            results.push(Err(ErrorCode::OffsetMetadataTooLarge));
+            continue;
+        }
+        results.push(Ok(()));
+        let key = RecordKey::Offset {
+            group: group_id.to_owned(),
+            topic: entry.topic.clone(),
+            partition: entry.partition,
+        };
+        records.push((key.encode(), Some(entry.value.encode())));
+        accepted.push(entry);
+    }
+    (results, accepted, records)
 }
 
 fn sync_error(error: GroupError) -> SyncResponse {
@@ -1061,8 +1399,8 @@ mod tests {
         let too_large = StorageError::BatchTooLarge { size: 2, max: 1 };
         assert_eq!(coordinator_error(&too_large), ErrorCode::UnknownServerError);
         let other = StorageError::NonMonotonicOffset {
-            base: Offset(1),
-            log_end: Offset(2),
+            base: kelp_storage::Offset(1),
+            log_end: kelp_storage::Offset(2),
         };
         assert_eq!(
             coordinator_error(&other),
@@ -1204,5 +1542,391 @@ mod tests {
             .unwrap()
             .join()
             .unwrap();
+    }
+
+    /// Runs `test` on a glommio executor with a fresh partition directory.
+    fn on_executor<F, Fut>(test: F)
+    where
+        F: FnOnce(std::path::PathBuf) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        // The crate directory: /tmp may be a tmpfs without O_DIRECT.
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("__consumer_offsets-0");
+        glommio::LocalExecutorBuilder::default()
+            .spawn(move || test(path))
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    /// The partition as loaded from the log at `path`.
+    async fn load(path: &Path) -> (Rc<OffsetsPartition>, Log, Rc<Shutdown>) {
+        let stopping = Rc::new(Shutdown::default());
+        let log = open_log(path).await;
+        let partition = OffsetsPartition::load(
+            0,
+            Rc::clone(&log),
+            Rc::clone(&stopping),
+            TopicIds::new(),
+            GroupSettings::default(),
+        )
+        .await
+        .unwrap();
+        (partition, log, stopping)
+    }
+
+    /// Stops the partition and closes its log, as a restart does.
+    async fn close((partition, log, stopping): (Rc<OffsetsPartition>, Log, Rc<Shutdown>)) {
+        stopping.trigger();
+        drop(partition);
+        log.close().await.unwrap();
+    }
+
+    const PRODUCER: TxnProducer = TxnProducer { id: 1000, epoch: 3 };
+
+    /// A client outside the group, as TxnOffsetCommit v0-2 always is.
+    const OUTSIDER: Committer<'static> = Committer {
+        member_id: "",
+        instance_id: None,
+        generation: -1,
+    };
+
+    fn marker(producer: TxnProducer, commit: bool) -> TxnMarker {
+        TxnMarker {
+            producer_id: producer.id,
+            epoch: producer.epoch,
+            commit,
+            coordinator_epoch: 0,
+        }
+    }
+
+    /// What OffsetFetch reads for partition t-3 of `group`: the committed
+    /// offset, and whether a transaction holds it (UNSTABLE_OFFSET_COMMIT).
+    fn fetched(partition: &OffsetsPartition, group: &str) -> (Option<i64>, bool) {
+        let offset = partition
+            .with_group(group, |e| {
+                e.offsets.get(&("t".to_owned(), 3)).map(|c| c.value.offset)
+            })
+            .flatten();
+        let unstable = partition
+            .pending_partitions(group)
+            .contains(&("t".to_owned(), 3));
+        (offset, unstable)
+    }
+
+    #[test]
+    fn transactional_offsets_show_only_after_the_commit_marker() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            let results = partition
+                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .await
+                .unwrap();
+            assert_eq!(results, vec![Ok(())]);
+            assert_eq!(fetched(&partition, "g"), (None, true));
+            // Another producer's marker ends another transaction.
+            let other = TxnProducer { id: 7, epoch: 0 };
+            partition.complete_txn(marker(other, true)).await.unwrap();
+            assert_eq!(fetched(&partition, "g"), (None, true));
+            partition
+                .complete_txn(marker(PRODUCER, true))
+                .await
+                .unwrap();
+            assert_eq!(fetched(&partition, "g"), (Some(42), false));
+            drop(partition);
+            close(opened).await;
+
+            // The commit marker is durable: a restart keeps the offset.
+            let reopened = load(&path).await;
+            assert_eq!(fetched(&reopened.0, "g"), (Some(42), false));
+            close(reopened).await;
+        });
+    }
+
+    #[test]
+    fn an_abort_marker_drops_transactional_offsets() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            partition
+                .commit("g", "", None, -1, vec![commit(5)])
+                .await
+                .unwrap();
+            partition
+                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .await
+                .unwrap();
+            assert_eq!(fetched(&partition, "g"), (Some(5), true));
+            partition
+                .complete_txn(marker(PRODUCER, false))
+                .await
+                .unwrap();
+            assert_eq!(fetched(&partition, "g"), (Some(5), false));
+            drop(partition);
+            close(opened).await;
+
+            let reopened = load(&path).await;
+            assert_eq!(fetched(&reopened.0, "g"), (Some(5), false));
+            close(reopened).await;
+        });
+    }
+
+    #[test]
+    fn a_restart_mid_transaction_keeps_the_offsets_pending_until_the_marker() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            opened
+                .0
+                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .await
+                .unwrap();
+            close(opened).await;
+
+            let reopened = load(&path).await;
+            let partition = Rc::clone(&reopened.0);
+            assert_eq!(
+                fetched(&partition, "g"),
+                (None, true),
+                "the group exists, its offset pending"
+            );
+            // The log still knows the producer's epoch: a zombie stays fenced.
+            let zombie = TxnProducer {
+                epoch: PRODUCER.epoch - 1,
+                ..PRODUCER
+            };
+            assert_eq!(
+                partition.complete_txn(marker(zombie, true)).await,
+                Err(ErrorCode::InvalidProducerEpoch)
+            );
+            assert_eq!(fetched(&partition, "g"), (None, true));
+            partition
+                .complete_txn(marker(PRODUCER, true))
+                .await
+                .unwrap();
+            assert_eq!(fetched(&partition, "g"), (Some(42), false));
+            drop(partition);
+            close(reopened).await;
+
+            let again = load(&path).await;
+            assert_eq!(fetched(&again.0, "g"), (Some(42), false));
+            close(again).await;
+        });
+    }
+
+    #[test]
+    fn a_zombie_producer_epoch_is_refused() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            partition
+                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .await
+                .unwrap();
+            let zombie = TxnProducer {
+                epoch: PRODUCER.epoch - 1,
+                ..PRODUCER
+            };
+            assert_eq!(
+                partition
+                    .txn_commit("g", zombie, OUTSIDER, vec![commit(1)])
+                    .await,
+                Err(ErrorCode::InvalidProducerEpoch)
+            );
+            assert_eq!(
+                partition.complete_txn(marker(zombie, true)).await,
+                Err(ErrorCode::InvalidProducerEpoch)
+            );
+            // Ids the log could not track as a transaction never reach it.
+            let no_id = TxnProducer { id: -1, epoch: 0 };
+            assert_eq!(
+                partition
+                    .txn_commit("g", no_id, OUTSIDER, vec![commit(1)])
+                    .await,
+                Err(ErrorCode::InvalidProducerIdMapping)
+            );
+            let no_epoch = TxnProducer { id: 5, epoch: -1 };
+            assert_eq!(
+                partition
+                    .txn_commit("g", no_epoch, OUTSIDER, vec![commit(1)])
+                    .await,
+                Err(ErrorCode::InvalidProducerEpoch)
+            );
+            // The live producer's transaction is untouched and commits 42.
+            partition
+                .complete_txn(marker(PRODUCER, true))
+                .await
+                .unwrap();
+            assert_eq!(fetched(&partition, "g"), (Some(42), false));
+            drop(partition);
+            close(opened).await;
+        });
+    }
+
+    #[test]
+    fn a_commit_written_after_the_transactional_one_wins() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            partition
+                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .await
+                .unwrap();
+            partition
+                .commit("g", "", None, -1, vec![commit(50)])
+                .await
+                .unwrap();
+            partition
+                .complete_txn(marker(PRODUCER, true))
+                .await
+                .unwrap();
+            assert_eq!(fetched(&partition, "g"), (Some(50), false));
+            drop(partition);
+            close(opened).await;
+
+            let reopened = load(&path).await;
+            assert_eq!(fetched(&reopened.0, "g"), (Some(50), false));
+            close(reopened).await;
+        });
+    }
+
+    #[test]
+    fn transactional_commits_check_the_member_like_kafka() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            // No group and a generation: nothing to commit for.
+            let member = |generation| Committer {
+                member_id: "m",
+                instance_id: None,
+                generation,
+            };
+            assert_eq!(
+                partition
+                    .txn_commit("none", PRODUCER, member(1), vec![commit(1)])
+                    .await,
+                Err(ErrorCode::IllegalGeneration)
+            );
+            let joined = partition.join("g", join_request("")).await;
+            assert_eq!(joined.error, None);
+            let generation = joined.generation;
+            let member = |generation| Committer {
+                member_id: &joined.member_id,
+                instance_id: None,
+                generation,
+            };
+            // Before SyncGroup: an OffsetCommit is told to wait, a
+            // transactional commit is taken.
+            assert_eq!(
+                partition
+                    .commit("g", &joined.member_id, None, generation, vec![commit(1)])
+                    .await,
+                Err(ErrorCode::RebalanceInProgress)
+            );
+            assert_eq!(
+                partition
+                    .txn_commit("g", PRODUCER, member(generation), vec![commit(2)])
+                    .await,
+                Ok(vec![Ok(())])
+            );
+            assert_eq!(
+                partition
+                    .txn_commit("g", PRODUCER, member(generation + 1), vec![commit(3)])
+                    .await,
+                Err(ErrorCode::IllegalGeneration)
+            );
+            let stranger = Committer {
+                member_id: "stranger",
+                instance_id: None,
+                generation,
+            };
+            assert_eq!(
+                partition
+                    .txn_commit("g", PRODUCER, stranger, vec![commit(3)])
+                    .await,
+                Err(ErrorCode::UnknownMemberId)
+            );
+            // A v0-2 producer names no member: taken although the group is not empty.
+            assert_eq!(
+                partition
+                    .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(4)])
+                    .await,
+                Ok(vec![Ok(())])
+            );
+            // Metadata over Kafka's limit is refused for its partition only.
+            let mut long = commit(5);
+            long.value.metadata = "x".repeat(OFFSET_METADATA_MAX_CHARS + 1);
+            let mut other = commit(6);
+            other.partition = 4;
+            assert_eq!(
+                partition
+                    .txn_commit("g", PRODUCER, OUTSIDER, vec![long, other])
+                    .await,
+                Ok(vec![Err(ErrorCode::OffsetMetadataTooLarge), Ok(())])
+            );
+            partition
+                .complete_txn(marker(PRODUCER, true))
+                .await
+                .unwrap();
+            // The last write of the transaction wins.
+            assert_eq!(fetched(&partition, "g"), (Some(4), false));
+            drop(partition);
+            close(opened).await;
+        });
+    }
+
+    #[test]
+    fn deleting_a_group_drops_its_pending_offsets() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            partition
+                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .await
+                .unwrap();
+            partition.delete_group("g").await.unwrap();
+            assert!(partition.pending_partitions("g").is_empty());
+            partition
+                .complete_txn(marker(PRODUCER, true))
+                .await
+                .unwrap();
+            assert!(partition.with_group("g", |_| ()).is_none());
+            drop(partition);
+            close(opened).await;
+
+            let reopened = load(&path).await;
+            assert!(reopened.0.with_group("g", |_| ()).is_none());
+            close(reopened).await;
+        });
+    }
+
+    #[test]
+    fn a_producer_with_a_bumped_epoch_commits_again() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            partition
+                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .await
+                .unwrap();
+            partition
+                .complete_txn(marker(PRODUCER, true))
+                .await
+                .unwrap();
+            // InitProducerId after a restart bumps the epoch with no marker here.
+            let bumped = TxnProducer {
+                epoch: PRODUCER.epoch + 1,
+                ..PRODUCER
+            };
+            partition
+                .txn_commit("g", bumped, OUTSIDER, vec![commit(43)])
+                .await
+                .unwrap();
+            partition.complete_txn(marker(bumped, true)).await.unwrap();
+            assert_eq!(fetched(&partition, "g"), (Some(43), false));
+            drop(partition);
+            close(opened).await;
+        });
     }
 }

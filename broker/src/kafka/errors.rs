@@ -86,6 +86,8 @@ pub enum ErrorCode {
     GroupSubscribedToTopic = 86,
     /// A batch is well-formed but not acceptable (e.g. magic < 2).
     InvalidRecord = 87,
+    /// OffsetFetch with `require_stable` on a partition a transaction has pending offsets for: retry.
+    UnstableOffsetCommit = 88,
     /// No topic has this id.
     UnknownTopicId = 100,
     /// The member's epoch is not the one the group knows: rejoin (KIP-848).
@@ -118,6 +120,12 @@ pub enum ErrorCode {
     ConcurrentTransactions = 51,
     /// The producer was fenced by a newer instance with the same transactional id.
     ProducerFenced = 90,
+    /// Writing to the topic is not allowed (internal topics in a transaction).
+    TopicAuthorizationFailed = 29,
+    /// A transactional batch in a Produce request without a transactional id.
+    TransactionalIdAuthorizationFailed = 53,
+    /// Another partition of the request failed, so this one was not tried.
+    OperationNotAttempted = 55,
     /// No such transactional id (DescribeTransactions).
     TransactionalIdNotFound = 105,
     /// The transaction must be aborted (KIP-890).
@@ -132,6 +140,16 @@ impl ErrorCode {
         self as i16
     }
 
+    /// PRODUCER_FENCED as a request `version` older than `fenced_since`
+    /// knows it: INVALID_PRODUCER_EPOCH, as Kafka answers such clients.
+    pub fn for_fenced_version(self, version: i16, fenced_since: i16) -> ErrorCode {
+        if self == ErrorCode::ProducerFenced && version < fenced_since {
+            ErrorCode::InvalidProducerEpoch
+        } else {
+            self
+        }
+    }
+
     /// The code a storage error maps to.
     pub fn from_storage(error: &StorageError) -> ErrorCode {
         match error {
@@ -144,6 +162,9 @@ impl ErrorCode {
             }
             StorageError::Producer(ProducerError::OutOfOrderSequence { .. }) => {
                 ErrorCode::OutOfOrderSequenceNumber
+            }
+            StorageError::Producer(ProducerError::InvalidTxnState { .. }) => {
+                ErrorCode::InvalidTxnState
             }
             StorageError::Poisoned { .. }
             | StorageError::Io { .. }

@@ -218,6 +218,30 @@ pub async fn dispatch(
         RequestKind::DeleteGroups(r) => {
             ResponseKind::DeleteGroups(handlers::delete_groups::handle(shard, r).await)
         }
+        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(
+            handlers::init_producer_id::handle(shard, r, version).await,
+        ),
+        RequestKind::AddPartitionsToTxn(r) => ResponseKind::AddPartitionsToTxn(
+            handlers::add_partitions_to_txn::handle(shard, r, version).await,
+        ),
+        RequestKind::AddOffsetsToTxn(r) => ResponseKind::AddOffsetsToTxn(
+            handlers::add_offsets_to_txn::handle(shard, r, version).await,
+        ),
+        RequestKind::TxnOffsetCommit(r) => ResponseKind::TxnOffsetCommit(
+            handlers::txn_offset_commit::handle(shard, r, version).await,
+        ),
+        RequestKind::EndTxn(r) => {
+            ResponseKind::EndTxn(handlers::end_txn::handle(shard, r, version).await)
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(handlers::describe_producers::handle(shard, r).await)
+        }
+        RequestKind::DescribeTransactions(r) => ResponseKind::DescribeTransactions(
+            handlers::describe_transactions::handle(shard, r).await,
+        ),
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(handlers::list_transactions::handle(shard, r).await)
+        }
         other => {
             // The registry and this match list the same APIs; a mismatch is
             // a bug, answered by closing this connection only.

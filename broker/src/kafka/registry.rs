@@ -102,10 +102,35 @@ pub const IMPLEMENTED: &[Api] = &[
         max: 2,
     }, // DeleteRecords
     Api {
+        key: 22,
+        min: 0,
+        max: 5,
+    }, // InitProducerId
+    Api {
         key: 23,
         min: 2,
         max: 4,
     }, // OffsetForLeaderEpoch
+    Api {
+        key: 24,
+        min: 0,
+        max: 3,
+    }, // AddPartitionsToTxn (v4+ are between brokers)
+    Api {
+        key: 25,
+        min: 0,
+        max: 4,
+    }, // AddOffsetsToTxn
+    Api {
+        key: 26,
+        min: 0,
+        max: 4,
+    }, // EndTxn (v5 needs transaction.version 2)
+    Api {
+        key: 28,
+        min: 0,
+        max: 4,
+    }, // TxnOffsetCommit (v5 needs transaction.version 2)
     Api {
         key: 32,
         min: 1,
@@ -146,6 +171,21 @@ pub const IMPLEMENTED: &[Api] = &[
         min: 0,
         max: 2,
     }, // DescribeCluster
+    Api {
+        key: 61,
+        min: 0,
+        max: 0,
+    }, // DescribeProducers
+    Api {
+        key: 65,
+        min: 0,
+        max: 0,
+    }, // DescribeTransactions
+    Api {
+        key: 66,
+        min: 0,
+        max: 1,
+    }, // ListTransactions
     Api {
         key: 68,
         min: 0,

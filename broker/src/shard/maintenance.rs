@@ -2,7 +2,9 @@
 //! `retention.bytes`) every `log_retention_check_interval_ms`, and
 //! compaction of `cleanup.policy=compact` logs past their
 //! `min.cleanable.dirty.ratio`, checked every `log_cleaner_backoff_ms` on a
-//! low-priority task queue so it yields to requests. Both stop at shutdown;
+//! low-priority task queue so it yields to requests; and expiry of silent
+//! producers' sequence state every `producer_id_expiration_check_interval_ms`.
+//! All stop at shutdown;
 //! a compaction cut short by a log closing leaves files that the next open
 //! throws away.
 
@@ -14,10 +16,11 @@ use kelp_storage::compaction::CompactionOptions;
 
 use super::Shard;
 
-/// The two background loops of a shard.
+/// The background loops of a shard.
 pub struct Maintenance {
     _retention: Task<()>,
     _cleaner: Task<()>,
+    _producer_expiry: Task<()>,
 }
 
 /// Starts `shard`'s retention and cleaner loops.
@@ -37,9 +40,31 @@ pub fn start(shard: &Rc<Shard>) -> Maintenance {
             // Fails only for a task queue of another executor.
             .expect("the task queue was just made on this executor")
     };
+    let producer_expiry = {
+        let shard = Rc::clone(shard);
+        glommio::spawn_local(async move { producer_expiry_loop(&shard).await })
+    };
     Maintenance {
         _retention: retention,
         _cleaner: cleaner,
+        _producer_expiry: producer_expiry,
+    }
+}
+
+/// Forgets producers silent for `producer.id.expiration.ms` (those with an
+/// open transaction stay), as Kafka's `producer.id.expiration.check.interval.ms` task.
+async fn producer_expiry_loop(shard: &Shard) {
+    let txns = shard.config.txns;
+    let every = Duration::from_millis(
+        u64::try_from(txns.producer_id_expiration_check_ms).unwrap_or(600_000),
+    );
+    while pause(shard, every).await {
+        for ((topic, partition), log) in shard.logs() {
+            let expired = log.expire_producers(txns.producer_id_expiration_ms);
+            if expired > 0 {
+                tracing::debug!(topic, partition, expired, "expired silent producers");
+            }
+        }
     }
 }
 

@@ -8,8 +8,10 @@
 //! - [`maintenance`]: background retention and compaction.
 
 pub mod apply;
+pub mod loaded;
 pub mod maintenance;
 pub mod mesh;
+pub mod replay;
 pub mod scatter;
 
 use std::cell::{Cell, RefCell};
@@ -27,6 +29,7 @@ use crate::config::BrokerConfig;
 use crate::controller::Controller;
 use crate::groups::coordinator::GroupCoordinator;
 use crate::topics::{partition_dir, ShardId, TopicMeta, TopicStore};
+use crate::txn::coordinator::TxnCoordinator;
 use mesh::Mesh;
 
 /// A partition log as the broker holds it.
@@ -77,6 +80,8 @@ pub struct Shard {
     pub stopping: Rc<Shutdown>,
     /// The consumer groups this shard coordinates.
     groups: GroupCoordinator,
+    /// The transactional ids this shard coordinates.
+    txns: TxnCoordinator,
     mesh: Mesh,
 }
 
@@ -100,6 +105,7 @@ impl Shard {
             appended: Signal::default(),
             stopping: Rc::new(Shutdown::default()),
             groups: GroupCoordinator::default(),
+            txns: TxnCoordinator::default(),
             mesh,
         })
     }
@@ -117,6 +123,11 @@ impl Shard {
     /// The consumer group coordinator's partitions on this shard.
     pub fn groups(&self) -> &GroupCoordinator {
         &self.groups
+    }
+
+    /// The transaction coordinator's partitions on this shard.
+    pub fn txns(&self) -> &TxnCoordinator {
+        &self.txns
     }
 
     /// The controller. Only handlers forwarded to [`CONTROLLER_SHARD`] use it.

@@ -7,6 +7,7 @@
 //! JSON file replaced atomically.
 
 pub mod configs;
+pub mod internal;
 pub mod name;
 
 use std::collections::BTreeMap;

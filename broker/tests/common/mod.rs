@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod groups;
+pub mod proxy;
 pub mod raw;
 
 use std::collections::BTreeSet;
@@ -72,6 +73,17 @@ impl Broker {
 
     /// Starts a broker on `data_dir` and `port` with more `kelp start` flags.
     pub fn start_in_with(data_dir: &Path, port: u16, flags: &[&str]) -> Broker {
+        Broker::start_advertising(data_dir, port, port, flags)
+    }
+
+    /// Starts a broker on `data_dir` and `port` that tells clients to
+    /// connect to `advertised_port` (a proxy in front of it).
+    pub fn start_advertising(
+        data_dir: &Path,
+        port: u16,
+        advertised_port: u16,
+        flags: &[&str],
+    ) -> Broker {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kelp"))
             .args([
@@ -79,7 +91,7 @@ impl Broker {
                 "--listen",
                 &addr.to_string(),
                 "--advertised",
-                &format!("127.0.0.1:{port}"),
+                &format!("127.0.0.1:{advertised_port}"),
             ])
             .arg("--data-dir")
             .arg(data_dir)

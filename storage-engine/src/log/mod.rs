@@ -332,6 +332,18 @@ impl<S: Storage> PartitionLog<S> {
         self.append_batch(batch, origin, true).await
     }
 
+    /// Appends a batch the broker itself wrote as leader (a coordinator's
+    /// records), skipping the checks meant for clients' batches; its
+    /// producer's epoch is still checked.
+    pub async fn append_internal(
+        &self,
+        batch: BytesMut,
+        epoch: LeaderEpoch,
+    ) -> StorageResult<AppendInfo> {
+        self.append_batch(batch, AppendOrigin::Leader(epoch), false)
+            .await
+    }
+
     /// Appends a transaction coordinator's commit or abort marker for
     /// `marker.producer_id`, ending its transaction on this partition.
     pub async fn append_marker(

@@ -37,6 +37,14 @@ impl<S: Storage> PartitionLog<S> {
         self.state.borrow().aborted.overlapping(from.0, upper.0)
     }
 
+    /// Whether `producer_id` has an open transaction here at `epoch` or later.
+    pub fn has_open_txn(&self, producer_id: i64, epoch: i16) -> bool {
+        self.state
+            .borrow()
+            .producers
+            .has_open_txn(producer_id, epoch)
+    }
+
     /// Every producer known here (DescribeProducers).
     pub fn producers(&self) -> Vec<ProducerSummary> {
         self.state.borrow().producers.summaries()

@@ -94,6 +94,12 @@ pub enum ProducerError {
         /// The batch's epoch.
         epoch: i16,
     },
+    /// A plain batch from a producer whose transaction here is open.
+    #[error("producer {producer_id} sent a non-transactional batch inside its open transaction")]
+    InvalidTxnState {
+        /// Producer id.
+        producer_id: i64,
+    },
     /// The batch does not follow the producer's last one.
     #[error("producer {producer_id}: expected sequence {expected}, got {got}")]
     OutOfOrderSequence {
@@ -195,6 +201,11 @@ impl ProducerStates {
                 epoch: batch.epoch,
             });
         }
+        if batch.first_sequence < 0 {
+            // A coordinator's transactional offset commit: only its epoch is
+            // checked, as Kafka checks batches the broker writes itself.
+            return Ok(Verdict::Append);
+        }
         if batch.epoch > producer.epoch {
             // A bumped epoch starts its sequences again at 0.
             if batch.first_sequence != 0 && producer.epoch != NO_PRODUCER_EPOCH {
@@ -212,6 +223,11 @@ impl ProducerStates {
             return Ok(Verdict::Duplicate {
                 base_offset: seen.base_offset,
                 last_offset: seen.last_offset,
+            });
+        }
+        if !batch.transactional && producer.txn_first_offset.is_some() {
+            return Err(ProducerError::InvalidTxnState {
+                producer_id: batch.producer_id,
             });
         }
         let Some(last) = producer.batches.back() else {
@@ -245,15 +261,17 @@ impl ProducerStates {
         if opens_txn {
             producer.txn_first_offset = Some(base_offset);
         }
-        if producer.batches.len() == BATCHES_RETAINED {
-            producer.batches.pop_front();
+        if batch.first_sequence >= 0 {
+            if producer.batches.len() == BATCHES_RETAINED {
+                producer.batches.pop_front();
+            }
+            producer.batches.push_back(Landed {
+                first_sequence: batch.first_sequence,
+                last_sequence: batch.last_sequence,
+                base_offset,
+                last_offset,
+            });
         }
-        producer.batches.push_back(Landed {
-            first_sequence: batch.first_sequence,
-            last_sequence: batch.last_sequence,
-            base_offset,
-            last_offset,
-        });
         producer.last_timestamp_ms = producer.last_timestamp_ms.max(timestamp_ms);
         if opens_txn {
             self.ongoing.insert(base_offset, batch.producer_id);
@@ -314,6 +332,14 @@ impl ProducerStates {
             first_offset,
             last_offset: offset,
         })
+    }
+
+    /// Whether the producer has an open transaction here at `epoch` or a
+    /// later one (a first transactional write needs no coordinator check then).
+    pub fn has_open_txn(&self, producer_id: i64, epoch: i16) -> bool {
+        self.producers
+            .get(&producer_id)
+            .is_some_and(|p| p.txn_first_offset.is_some() && p.epoch >= epoch)
     }
 
     /// The first offset of the oldest open transaction: nothing at or past
@@ -480,6 +506,38 @@ mod tests {
         append(&mut states, &mut next, batch(2, 0, 0, 1)).unwrap();
         append(&mut states, &mut next, batch(NO_PRODUCER_ID, -1, -1, 1)).unwrap();
         assert_eq!(states.len(), 2);
+    }
+
+    #[test]
+    fn a_plain_batch_inside_an_open_transaction_is_refused() {
+        let mut states = ProducerStates::default();
+        let txn = ProducerBatch {
+            transactional: true,
+            ..batch(3, 0, 0, 2)
+        };
+        states.record(&txn, 10, 11, 0);
+        assert!(states.has_open_txn(3, 0));
+        assert!(!states.has_open_txn(3, 1), "a newer epoch starts anew");
+        assert_eq!(
+            states.check(&batch(3, 0, 2, 1)),
+            Err(ProducerError::InvalidTxnState { producer_id: 3 })
+        );
+        let commit = TxnMarker {
+            producer_id: 3,
+            epoch: 0,
+            commit: true,
+            coordinator_epoch: 0,
+        };
+        assert_eq!(
+            states.end_txn(&commit, 12, 0),
+            Some(EndedTxn {
+                producer_id: 3,
+                first_offset: 10,
+                last_offset: 12
+            })
+        );
+        assert_eq!(states.check(&batch(3, 0, 2, 1)), Ok(Verdict::Append));
+        assert_eq!(states.first_unstable_offset(), None);
     }
 
     #[test]

@@ -12,9 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::controller::ChangeError;
-use crate::groups::coordinator::OFFSETS_TOPIC;
 use crate::kafka::errors::ErrorCode;
 use crate::shard::Shard;
+use crate::topics::internal::is_internal;
 
 /// The first version that names topics by `topics` (name or id).
 const TOPIC_STATE_VERSION: i16 = 6;
@@ -85,8 +85,9 @@ pub async fn handle(
 }
 
 async fn delete(shard: &Rc<Shard>, name: &str) -> Result<(String, Uuid), (ErrorCode, String)> {
-    if name == OFFSETS_TOPIC {
-        // Deleting it would drop every group and committed offset.
+    if is_internal(name) {
+        // Deleting it would drop every group and committed offset, or
+        // every transactional id.
         return Err((
             ErrorCode::InvalidTopicException,
             format!("Topic {name} is internal and cannot be deleted."),

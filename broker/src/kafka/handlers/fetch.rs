@@ -7,14 +7,21 @@
 //! Partitions are read on their owning shards, all in parallel. When there
 //! is too little data, the fetch asks each of those shards to tell it when
 //! one of its partitions grows, and reads again.
+//!
+//! A `read_committed` fetch (isolation level 1) gets only batches below the
+//! last stable offset, and the aborted transactions among them so the
+//! client drops their records; `read_uncommitted` gets everything and a
+//! null list, as Kafka answers.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{select, select_all, Either};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kelp_storage::Offset;
 
@@ -28,6 +35,8 @@ use crate::topics::ShardId;
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
 /// Kafka's UNKNOWN_TOPIC_ID, for v13+ requests naming an unknown id.
 const UNKNOWN_TOPIC_ID: i16 = 100;
+/// `isolation_level` of a `read_committed` client.
+const READ_COMMITTED: i8 = 1;
 
 /// One partition to read, as sent to its shard.
 #[derive(Clone)]
@@ -36,14 +45,33 @@ struct PartitionRead {
     partition: i32,
     offset: i64,
     max_bytes: i32,
+    /// Only what is below the last stable offset.
+    committed: bool,
 }
 
 /// What a shard read of one partition.
 struct ReadResult {
     error: i16,
     high_watermark: i64,
+    last_stable: i64,
     log_start: i64,
     records: Bytes,
+    /// For `read_committed`: the aborted transactions in what was read.
+    aborted: Option<Vec<AbortedTransaction>>,
+}
+
+impl ReadResult {
+    /// A partition that could not be read.
+    fn failed(error: i16) -> ReadResult {
+        ReadResult {
+            error,
+            high_watermark: -1,
+            last_stable: -1,
+            log_start: -1,
+            records: Bytes::new(),
+            aborted: None,
+        }
+    }
 }
 
 /// A requested partition: answered now (unknown topic) or read on a shard.
@@ -118,6 +146,7 @@ fn route(
                             partition: p.partition,
                             offset: p.fetch_offset,
                             max_bytes: p.partition_max_bytes,
+                            committed: request.isolation_level == READ_COMMITTED,
                         },
                     ));
                 }
@@ -140,14 +169,7 @@ async fn read_all(
     })
     .await
     .into_iter()
-    .map(|result| {
-        result.unwrap_or_else(|e| ReadResult {
-            error: ErrorCode::from(e).code(),
-            high_watermark: -1,
-            log_start: -1,
-            records: Bytes::new(),
-        })
-    })
+    .map(|result| result.unwrap_or_else(|e| ReadResult::failed(ErrorCode::from(e).code())))
     .collect()
 }
 
@@ -164,22 +186,23 @@ async fn read_on_owner(
     let mut results = Vec::with_capacity(reads.len());
     for read in reads {
         let Some(log) = shard.log(&read.topic, read.partition) else {
-            results.push(ReadResult {
-                error: ErrorCode::UnknownTopicOrPartition.code(),
-                high_watermark: -1,
-                log_start: -1,
-                records: Bytes::new(),
-            });
+            results.push(ReadResult::failed(
+                ErrorCode::UnknownTopicOrPartition.code(),
+            ));
             continue;
         };
+        let last_stable = log.last_stable_offset().0;
         let mut result = ReadResult {
             error: 0,
             high_watermark: log.log_end_offset().0,
+            last_stable,
             log_start: log.log_start_offset().0,
             records: Bytes::new(),
+            aborted: read.committed.then(Vec::new),
         };
         let limit = i64::from(read.max_bytes.max(0)).min(budget);
-        if limit <= 0 && total > 0 {
+        let nothing_stable = read.committed && read.offset >= last_stable;
+        if (limit <= 0 && total > 0) || (nothing_stable && read.offset <= result.high_watermark) {
             results.push(result);
             continue;
         }
@@ -190,7 +213,26 @@ async fn read_on_owner(
             )
             .await
         {
-            Ok(found) => {
+            Ok(mut found) => {
+                if read.committed {
+                    // The last stable offset is a batch boundary: the first
+                    // batch of the oldest open transaction, or the log end.
+                    found.batches.retain(|b| base_offset(b) < last_stable);
+                    let upper = found
+                        .batches
+                        .last()
+                        .map_or(read.offset, |b| last_offset(b) + 1);
+                    result.aborted = Some(
+                        log.aborted_txns(Offset(read.offset), Offset(upper))
+                            .into_iter()
+                            .map(|t| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(t.producer_id))
+                                    .with_first_offset(t.first_offset)
+                            })
+                            .collect(),
+                    );
+                }
                 result.records = concat(found.batches);
                 total += result.records.len() as i64;
                 budget -= result.records.len() as i64;
@@ -290,7 +332,8 @@ fn respond(
                     let mut data = base
                         .with_error_code(read.error)
                         .with_high_watermark(read.high_watermark)
-                        .with_last_stable_offset(read.high_watermark);
+                        .with_last_stable_offset(read.last_stable)
+                        .with_aborted_transactions(read.aborted);
                     if version >= 5 {
                         data.log_start_offset = read.log_start;
                     }
@@ -320,6 +363,24 @@ fn respond(
     FetchResponse::default()
         .with_session_id(0)
         .with_responses(topics)
+}
+
+/// A stored batch's base offset (its first 8 bytes; reads return whole,
+/// validated batches).
+fn base_offset(batch: &Bytes) -> i64 {
+    batch
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(i64::MAX, i64::from_be_bytes)
+}
+
+/// A stored batch's last offset: base offset plus its last offset delta.
+fn last_offset(batch: &Bytes) -> i64 {
+    let delta = batch
+        .get(23..27)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i32::from_be_bytes);
+    base_offset(batch) + i64::from(delta)
 }
 
 /// The batches as one buffer: a single read is passed through; batches

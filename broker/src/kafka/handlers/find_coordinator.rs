@@ -1,7 +1,7 @@
-//! FindCoordinator (key 10), v0-6: this broker coordinates every group,
-//! on the shard owning the group's `__consumer_offsets` partition. The
-//! topic is created on the first lookup. Transaction coordinators arrive
-//! with transactions (key type 1 is refused until then).
+//! FindCoordinator (key 10), v0-6: this broker coordinates every group and
+//! every transactional id, on the shard owning its `__consumer_offsets` or
+//! `__transaction_state` partition. The topic is created on the first
+//! lookup.
 
 use std::rc::Rc;
 
@@ -12,9 +12,12 @@ use kafka_protocol::protocol::StrBytes;
 use crate::groups::coordinator::offsets_topic;
 use crate::kafka::errors::ErrorCode;
 use crate::shard::Shard;
+use crate::txn::coordinator::transaction_topic;
 
 /// Key type of a consumer group.
 const KEY_TYPE_GROUP: i8 = 0;
+/// Key type of a transactional id.
+const KEY_TYPE_TRANSACTION: i8 = 1;
 /// The first version asking for several keys at once.
 const BATCHED_VERSION: i16 = 4;
 
@@ -29,10 +32,10 @@ pub async fn handle(
             .await
             .map(|_| ())
             .map_err(|code| (code, "The coordinator is not available.".to_owned())),
-        1 => Err((
-            ErrorCode::CoordinatorNotAvailable,
-            "Kelp has no transaction coordinator yet".to_owned(),
-        )),
+        KEY_TYPE_TRANSACTION => transaction_topic(shard)
+            .await
+            .map(|_| ())
+            .map_err(|code| (code, "The coordinator is not available.".to_owned())),
         other => Err((
             ErrorCode::InvalidRequest,
             format!("Unknown key type {other}"),

@@ -1,6 +1,7 @@
-//! ListOffsets (key 2), v1-9: earliest (-2), latest (-1, the log end
-//! offset), max timestamp (-3), and the first offset at or after a time;
-//! each partition answered by its owning shard.
+//! ListOffsets (key 2), v1-9: earliest (-2), latest (-1: the log end
+//! offset, or the last stable offset for `read_committed`), max timestamp
+//! (-3), and the first offset at or after a time; each partition answered
+//! by its owning shard.
 
 use std::rc::Rc;
 
@@ -17,6 +18,8 @@ use crate::shard::Shard;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+/// `isolation_level` of a `read_committed` client.
+const READ_COMMITTED: i8 = 1;
 
 /// Answers a ListOffsets request.
 pub async fn handle(
@@ -27,6 +30,7 @@ pub async fn handle(
     let mut items = Vec::new();
     let mut indexes = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
+    let committed = request.isolation_level == READ_COMMITTED;
     for topic in request.topics {
         let name = topic.name.0.to_string();
         topics.push((topic.name, topic.partitions.len()));
@@ -45,7 +49,8 @@ pub async fn handle(
         move |owner, lookups| async move {
             let mut answers = Vec::with_capacity(lookups.len());
             for (topic, partition, timestamp) in lookups {
-                answers.push(lookup(&owner, &topic, partition, timestamp, version).await);
+                answers
+                    .push(lookup(&owner, &topic, partition, timestamp, committed, version).await);
             }
             answers
         },
@@ -77,6 +82,7 @@ async fn lookup(
     topic: &str,
     partition: i32,
     timestamp: i64,
+    committed: bool,
     version: i16,
 ) -> ListOffsetsPartitionResponse {
     let base = empty(partition);
@@ -84,6 +90,7 @@ async fn lookup(
         return base.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
     };
     let found = match timestamp {
+        LATEST if committed => Ok(Some((log.last_stable_offset().0, -1))),
         LATEST => Ok(Some((log.log_end_offset().0, -1))),
         EARLIEST => Ok(Some((log.log_start_offset().0, -1))),
         MAX_TIMESTAMP => log

@@ -1,6 +1,10 @@
 //! OffsetFetch (key 9), v0-9: a group's committed offsets; from v8 for
 //! several groups at once. A partition with no commit reads as offset -1.
+//! From v7 a client may ask for stable offsets only: a partition with
+//! offsets pending in a transaction then answers UNSTABLE_OFFSET_COMMIT,
+//! and the client asks again once the transaction ended.
 
+use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use kafka_protocol::messages::offset_fetch_response::{
@@ -18,6 +22,8 @@ use crate::shard::Shard;
 const MULTI_GROUP_VERSION: i16 = 8;
 /// The first version with a top-level error code.
 const TOP_LEVEL_ERROR_VERSION: i16 = 2;
+/// The first version with `require_stable`.
+const REQUIRE_STABLE_VERSION: i16 = 7;
 
 /// One committed offset as the response shows it.
 struct Fetched {
@@ -25,6 +31,8 @@ struct Fetched {
     offset: i64,
     leader_epoch: i32,
     metadata: String,
+    /// UNSTABLE_OFFSET_COMMIT for a partition a transaction holds.
+    error: ErrorCode,
 }
 
 impl Fetched {
@@ -35,6 +43,16 @@ impl Fetched {
             offset: -1,
             leader_epoch: -1,
             metadata: String::new(),
+            error: ErrorCode::None,
+        }
+    }
+
+    /// A partition whose offset a transaction may yet change: Kafka
+    /// answers as if nothing were committed, with a retriable error.
+    fn unstable(partition: i32) -> Fetched {
+        Fetched {
+            error: ErrorCode::UnstableOffsetCommit,
+            ..Fetched::none(partition)
         }
     }
 }
@@ -48,6 +66,8 @@ pub async fn handle(
     request: OffsetFetchRequest,
     version: i16,
 ) -> OffsetFetchResponse {
+    // Clients below v7 cannot ask; they see the last committed offsets.
+    let require_stable = version >= REQUIRE_STABLE_VERSION && request.require_stable;
     if version >= MULTI_GROUP_VERSION {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
@@ -57,7 +77,8 @@ pub async fn handle(
                     .map(|t| (t.name.to_string(), t.partition_indexes))
                     .collect()
             });
-            let (code, topics) = fetch(shard, group.group_id.to_string(), wanted).await;
+            let (code, topics) =
+                fetch(shard, group.group_id.to_string(), wanted, require_stable).await;
             groups.push(
                 OffsetFetchResponseGroup::default()
                     .with_group_id(group.group_id)
@@ -79,6 +100,7 @@ pub async fn handle(
                                                     .with_metadata(Some(StrBytes::from_string(
                                                         f.metadata,
                                                     )))
+                                                    .with_error_code(f.error.code())
                                             })
                                             .collect(),
                                     )
@@ -95,7 +117,7 @@ pub async fn handle(
             .map(|t| (t.name.to_string(), t.partition_indexes))
             .collect()
     });
-    let (code, topics) = fetch(shard, request.group_id.to_string(), wanted).await;
+    let (code, topics) = fetch(shard, request.group_id.to_string(), wanted, require_stable).await;
     // Below v2 a group error is told in every partition.
     let partition_code = if version < TOP_LEVEL_ERROR_VERSION {
         code
@@ -116,7 +138,11 @@ pub async fn handle(
                                 .with_committed_offset(f.offset)
                                 .with_committed_leader_epoch(f.leader_epoch)
                                 .with_metadata(Some(StrBytes::from_string(f.metadata)))
-                                .with_error_code(partition_code.code())
+                                .with_error_code(if f.error == ErrorCode::None {
+                                    partition_code.code()
+                                } else {
+                                    f.error.code()
+                                })
                         })
                         .collect(),
                 )
@@ -131,25 +157,40 @@ pub async fn handle(
 }
 
 /// One group's committed offsets, grouped by topic in request order (or
-/// by name when every partition is asked for).
+/// by name when every partition is asked for). With `require_stable`,
+/// partitions with offsets pending in a transaction answer
+/// UNSTABLE_OFFSET_COMMIT.
 async fn fetch(
     shard: &Rc<Shard>,
     group_id: String,
     wanted: Wanted,
+    require_stable: bool,
 ) -> (ErrorCode, Vec<(String, Vec<Fetched>)>) {
     let asked = wanted.clone();
     let id = group_id.clone();
     let answer = on_coordinator(shard, &group_id, move |partition| async move {
+        let unstable = if require_stable {
+            partition.pending_partitions(&id)
+        } else {
+            BTreeSet::new()
+        };
         partition
             .with_group(&id, |entry| {
-                let found = |topic: &str, p: i32| match entry.offsets.get(&(topic.to_owned(), p)) {
-                    Some(c) => Fetched {
-                        partition: p,
-                        offset: c.value.offset,
-                        leader_epoch: c.value.leader_epoch,
-                        metadata: c.value.metadata.clone(),
-                    },
-                    None => Fetched::none(p),
+                let found = |topic: &str, p: i32| {
+                    let key = (topic.to_owned(), p);
+                    if unstable.contains(&key) {
+                        return Fetched::unstable(p);
+                    }
+                    match entry.offsets.get(&key) {
+                        Some(c) => Fetched {
+                            partition: p,
+                            offset: c.value.offset,
+                            leader_epoch: c.value.leader_epoch,
+                            metadata: c.value.metadata.clone(),
+                            error: ErrorCode::None,
+                        },
+                        None => Fetched::none(p),
+                    }
                 };
                 match &asked {
                     None => {

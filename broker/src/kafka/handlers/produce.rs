@@ -3,6 +3,11 @@
 //! and appends its partitions' batches; `acks=-1` is answered only once the
 //! batches are durable (a second pass, after the request has given up its
 //! place in the connection's line), `acks=0` not at all.
+//!
+//! A producer's first transactional write to a partition is checked with
+//! its transaction coordinator first (KIP-890): a partition the producer
+//! never added to its transaction is refused, so no stray transaction can
+//! hold the partition's last stable offset back.
 
 use std::rc::Rc;
 
@@ -10,17 +15,18 @@ use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-use kelp_storage::batch::{peek_total_len, BatchError};
+use kelp_storage::batch::{peek_total_len, BatchError, RecordBatch};
 use kelp_storage::log::AppendOrigin;
 use kelp_storage::{LeaderEpoch, StorageError};
 
-use crate::groups::coordinator::OFFSETS_TOPIC;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::auto_create;
 use crate::kafka::ConnectionTurn;
 use crate::shard::scatter::{regroup, scatter, scatter_or};
 use crate::shard::{Log, Shard};
+use crate::topics::internal::is_internal;
 use crate::topics::ShardId;
+use crate::txn::coordinator::verify_in_transaction;
 
 /// The leader epoch this single-node broker stamps into batches.
 pub const LEADER_EPOCH: LeaderEpoch = LeaderEpoch(0);
@@ -38,6 +44,7 @@ struct PartitionWrite {
     topic: String,
     index: i32,
     records: Bytes,
+    transactional_id: Option<String>,
 }
 
 /// Answers a Produce request. `turn` is the request's place in its
@@ -52,6 +59,7 @@ pub async fn handle(
 ) -> ProduceOutcome {
     turn.wait().await;
     let acks = request.acks;
+    let transactional_id = request.transactional_id.map(|id| id.0.to_string());
     let mut items = Vec::new();
     let mut targets = Vec::new();
     let mut topics = Vec::with_capacity(request.topic_data.len());
@@ -79,6 +87,7 @@ pub async fn handle(
                         topic: name.clone(),
                         index: data.index,
                         records: data.records.unwrap_or_default(),
+                        transactional_id: transactional_id.clone(),
                     },
                 )),
             });
@@ -114,7 +123,7 @@ pub async fn handle(
 /// On the owning shard: appends each partition's batches and wakes waiting
 /// fetches.
 async fn append_on_owner(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     writes: Vec<PartitionWrite>,
     version: i16,
 ) -> Vec<PartitionProduceResponse> {
@@ -129,7 +138,7 @@ async fn append_on_owner(
                 version,
             ),
             Some(log) => {
-                let response = append(&log, write.index, write.records, version).await;
+                let response = append(shard, &log, write, version).await;
                 start_write_ahead(&log);
                 response
             }
@@ -209,8 +218,8 @@ async fn partition_owner(
     partition: i32,
     acks: i16,
 ) -> Result<ShardId, ErrorCode> {
-    if topic == OFFSETS_TOPIC {
-        // Only the group coordinator writes there.
+    if is_internal(topic) {
+        // Only its coordinator writes there.
         return Err(ErrorCode::InvalidTopicException);
     }
     if !shard.topics().topics.contains_key(topic) {
@@ -236,6 +245,61 @@ async fn partition_owner(
         }
     }
     Ok(owner)
+}
+
+/// The first Produce version told TRANSACTION_ABORTABLE.
+const TRANSACTION_ABORTABLE_VERSION: i16 = 11;
+
+/// KIP-890 verification: a transactional batch of a producer with no open
+/// transaction on this partition must belong to a partition its
+/// coordinator has in the transaction.
+async fn verify_transaction(
+    shard: &Rc<Shard>,
+    log: &Log,
+    topic: &str,
+    index: i32,
+    transactional_id: Option<String>,
+    batches: &[Bytes],
+    version: i16,
+) -> Result<(), (ErrorCode, String)> {
+    let Some((producer_id, epoch)) = batches.iter().find_map(|b| {
+        let batch = RecordBatch::parse_unvalidated(b.clone()).ok()?;
+        batch
+            .is_transactional()
+            .then(|| (batch.producer_id(), batch.producer_epoch()))
+    }) else {
+        return Ok(());
+    };
+    if log.has_open_txn(producer_id, epoch) {
+        return Ok(());
+    }
+    let Some(id) = transactional_id else {
+        return Err((
+            ErrorCode::TransactionalIdAuthorizationFailed,
+            "a transactional batch needs the request's transactional id".to_owned(),
+        ));
+    };
+    let verdict =
+        verify_in_transaction(shard, &id, producer_id, epoch, (topic.to_owned(), index)).await;
+    let Err(code) = verdict else {
+        return Ok(());
+    };
+    let code = match code {
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        ErrorCode::InvalidTxnState if version >= TRANSACTION_ABORTABLE_VERSION => {
+            ErrorCode::TransactionAbortable
+        }
+        ErrorCode::InvalidTxnState | ErrorCode::InvalidProducerIdMapping => code,
+        // Retriable without a metadata refresh, as Kafka answers.
+        _ => ErrorCode::NotEnoughReplicas,
+    };
+    let message = match code {
+        ErrorCode::InvalidTxnState | ErrorCode::TransactionAbortable => {
+            format!("Partition {topic}-{index} was not added to the transaction")
+        }
+        _ => format!("the transaction coordinator could not check {topic}-{index}: {code:?}"),
+    };
+    Err((code, message))
 }
 
 /// The in-sync replicas of every partition on a single node: the leader.
@@ -264,9 +328,15 @@ fn failed(
 }
 
 /// Appends every batch in `records` (a producer normally sends one).
-async fn append(log: &Log, index: i32, records: Bytes, version: i16) -> PartitionProduceResponse {
+async fn append(
+    shard: &Rc<Shard>,
+    log: &Log,
+    write: PartitionWrite,
+    version: i16,
+) -> PartitionProduceResponse {
+    let index = write.index;
     let mut batches = Vec::new();
-    let mut rest = records;
+    let mut rest = write.records;
     while !rest.is_empty() {
         match peek_total_len(&rest) {
             Some(Ok(len)) if len <= rest.len() => batches.push(rest.split_to(len)),
@@ -296,6 +366,19 @@ async fn append(log: &Log, index: i32, records: Bytes, version: i16) -> Partitio
             Some("the request holds no record batch".to_owned()),
             version,
         );
+    }
+    if let Err((code, message)) = verify_transaction(
+        shard,
+        log,
+        &write.topic,
+        index,
+        write.transactional_id,
+        &batches,
+        version,
+    )
+    .await
+    {
+        return failed(index, code, Some(message), version);
     }
     let mut base_offset = None;
     let mut log_append_time = None;

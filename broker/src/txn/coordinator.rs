@@ -1,0 +1,159 @@
+//! The transaction coordinator's entry point: which `__transaction_state`
+//! partition (and so which shard) coordinates a transactional id, each
+//! shard's loaded partitions, and producer ids from the controller.
+
+use std::future::Future;
+use std::rc::Rc;
+
+use super::partition::TxnLogPartition;
+use super::state::TxnPartition;
+use crate::groups::coordinator::partition_for;
+use crate::kafka::errors::ErrorCode;
+use crate::kafka::handlers::create_topics::ensure_internal;
+use crate::shard::loaded::Loaded;
+use crate::shard::{Shard, CONTROLLER_SHARD};
+use crate::topics::{ShardId, TopicMeta};
+
+/// The internal topic holding transactional ids and their state.
+pub const TRANSACTION_TOPIC: &str = "__transaction_state";
+/// The internal topic's configs, as Kafka sets them (its records are
+/// written uncompressed, so `compression.type` keeps Kelp's default).
+const TRANSACTION_TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("cleanup.policy", "compact"),
+    ("segment.bytes", "104857600"),
+];
+
+/// The `__transaction_state` topic, created on first use.
+pub async fn transaction_topic(shard: &Rc<Shard>) -> Result<TopicMeta, ErrorCode> {
+    ensure_internal(
+        shard,
+        TRANSACTION_TOPIC,
+        shard.config.txns.state_log_partitions,
+        TRANSACTION_TOPIC_CONFIGS,
+    )
+    .await
+}
+
+/// A producer id never handed out before, from the controller shard.
+pub async fn new_producer_id(shard: &Rc<Shard>) -> Result<i64, ErrorCode> {
+    shard
+        .call(CONTROLLER_SHARD, |controller| async move {
+            controller
+                .controller()
+                .producer_ids()
+                .next_id()
+                .map_err(|e| {
+                    tracing::error!(error = %e, "no producer id could be handed out");
+                    ErrorCode::UnknownServerError
+                })
+        })
+        .await
+        .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+}
+
+/// Runs `f` on the coordinator partition of `transactional_id`, on the
+/// shard that owns it.
+pub async fn on_txn_coordinator<T, F, Fut>(
+    shard: &Rc<Shard>,
+    transactional_id: &str,
+    f: F,
+) -> Result<T, ErrorCode>
+where
+    F: FnOnce(Rc<Shard>, Rc<TxnLogPartition>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let meta = transaction_topic(shard).await?;
+    let index = partition_for(transactional_id, meta.partition_shards.len() as i32);
+    let owner = *meta
+        .partition_shards
+        .get(index as usize)
+        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+    shard
+        .call(owner, move |owner| async move {
+            let partition = owner.txns().partition(&owner, index).await?;
+            Ok(f(owner, partition).await)
+        })
+        .await
+        .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+}
+
+/// Whether `partition` is in the open transaction of `transactional_id`'s
+/// producer `producer_id` at `epoch`: Kafka's verification (KIP-890) of a
+/// first transactional write to a partition.
+pub async fn verify_in_transaction(
+    shard: &Rc<Shard>,
+    transactional_id: &str,
+    producer_id: i64,
+    epoch: i16,
+    partition: TxnPartition,
+) -> Result<(), ErrorCode> {
+    let id = transactional_id.to_owned();
+    on_txn_coordinator(shard, transactional_id, move |_, coordinator| async move {
+        coordinator.verify_partition(&id, producer_id, epoch, &partition)
+    })
+    .await
+    .and_then(|verdict| verdict)
+}
+
+/// Runs `f` on every `__transaction_state` partition of every shard.
+pub async fn on_every_txn_partition<T, F, Fut>(shard: &Rc<Shard>, f: F) -> Result<Vec<T>, ErrorCode>
+where
+    F: Fn(Rc<TxnLogPartition>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    transaction_topic(shard).await?;
+    let mut all = Vec::new();
+    for to in 0..shard.shards() {
+        let f = f.clone();
+        let answers = shard
+            .call(ShardId(to), move |owner| async move {
+                let indexes: Vec<i32> = owner
+                    .logs()
+                    .into_iter()
+                    .filter(|((topic, _), _)| topic == TRANSACTION_TOPIC)
+                    .map(|((_, index), _)| index)
+                    .collect();
+                let mut answers = Vec::new();
+                for index in indexes {
+                    let partition = owner.txns().partition(&owner, index).await?;
+                    answers.push(f(partition).await);
+                }
+                Ok::<_, ErrorCode>(answers)
+            })
+            .await
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
+        all.extend(answers);
+    }
+    Ok(all)
+}
+
+/// The `__transaction_state` partitions a shard has loaded.
+#[derive(Default)]
+pub struct TxnCoordinator {
+    partitions: Loaded<TxnLogPartition>,
+}
+
+impl TxnCoordinator {
+    /// The partition, loaded from its log on first use.
+    pub async fn partition(
+        &self,
+        shard: &Rc<Shard>,
+        index: i32,
+    ) -> Result<Rc<TxnLogPartition>, ErrorCode> {
+        self.partitions
+            .get_or_load(index, || async {
+                let log = shard
+                    .log(TRANSACTION_TOPIC, index)
+                    .ok_or(ErrorCode::NotCoordinator)?;
+                TxnLogPartition::load(shard, index, log, shard.config.txns)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(partition = index, error = %e, "loading transactional ids failed");
+                        ErrorCode::CoordinatorNotAvailable
+                    })
+            })
+            .await
+    }
+}
