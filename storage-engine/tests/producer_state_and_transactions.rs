@@ -228,3 +228,60 @@ fn markers_end_transactions_and_the_state_survives_a_crash() {
         assert_eq!(log.last_stable_offset(), log.log_end_offset());
     });
 }
+
+/// The values of key `k` in the log, in offset order (markers left out).
+async fn values_of_k(log: &PartitionLog<MemoryStorage>) -> Vec<String> {
+    common::read_all(log, log.log_start_offset())
+        .await
+        .into_iter()
+        .filter(|(_, key, _)| key.as_deref() == Some("k"))
+        .filter_map(|(_, _, value)| value)
+        .collect()
+}
+
+/// One record `k` = `value` from producer `pid` in its transaction.
+fn txn_record(pid: i64, seq: i32, value: &str) -> BytesMut {
+    let mut builder = BatchBuilder::new(Compression::None)
+        .producer(pid, 0, seq)
+        .transactional(true);
+    builder.push(1_000, Some(b"k"), Some(value.as_bytes()), &[]);
+    builder.build(0).expect("valid")
+}
+
+#[test]
+fn compaction_drops_aborted_records_and_stops_at_the_last_stable_offset() {
+    run(async {
+        let dir = Path::new("/data/ct-0");
+        let clock = Rc::new(ManualClock::new(0));
+        let storage = MemoryStorage::new();
+        let config = LogConfig {
+            cleanup_policy: kelp_storage::CleanupPolicy::COMPACT,
+            ..LogConfig::default()
+        };
+        let log = open(&storage, dir, &config, &clock).await;
+        append(&log, common::keyed("k", Some("committed"), 1_000)).await;
+        try_append(&log, txn_record(5, 0, "aborted")).await.unwrap();
+        log.append_marker(marker(5, 0, false), LeaderEpoch(1))
+            .await
+            .unwrap();
+        log.force_roll().await.unwrap();
+        try_append(&log, txn_record(6, 0, "open")).await.unwrap();
+        log.force_roll().await.unwrap();
+        log.compact(Default::default()).await.unwrap();
+        assert_eq!(
+            values_of_k(&log).await,
+            vec!["committed".to_owned(), "open".to_owned()],
+            "the aborted write is gone and hid nothing; the open one is past the last stable offset"
+        );
+        log.append_marker(marker(6, 0, true), LeaderEpoch(1))
+            .await
+            .unwrap();
+        log.force_roll().await.unwrap();
+        log.compact(Default::default()).await.unwrap();
+        assert_eq!(
+            values_of_k(&log).await,
+            vec!["open".to_owned()],
+            "committed, it supersedes the older value"
+        );
+    });
+}

@@ -12,6 +12,11 @@
 //! older than `delete.retention.ms`, so consumers have that long to see the
 //! delete. The active segment is never rewritten.
 //!
+//! Transactions, as Kafka's cleaner treats them: nothing at or past the last
+//! stable offset is cleaned (an open transaction's records may still be
+//! aborted), and records of aborted transactions are dropped without
+//! superseding anything, so an aborted write never hides a committed one.
+//!
 //! The rewrite goes to `B.log.cleaned` (with its indexes), is synced, and
 //! is swapped in under the log's permit by renaming to `B.log.swap` (the
 //! commit point) and then over the original; recovery finishes or discards
@@ -32,12 +37,20 @@ use crate::error::{StorageError, StorageResult};
 use crate::io::{OpenMode, Storage, StorageFile};
 use crate::log::recovery::{CLEANED_SUFFIX, SWAP_SUFFIX};
 use crate::log::PartitionLog;
+use crate::producers::AbortedTxns;
 use crate::segment::appender::Appender;
 use crate::segment::scan::{scan, BatchInfo, ScanRange};
 use crate::segment::{
     segment_path, write_index_files, LoadMode, Segment, INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
 };
 use crate::types::Offset;
+
+/// Whether `batch` belongs to a transaction that an abort marker ended.
+fn is_aborted(aborted: &AbortedTxns, batch: &RecordBatch) -> bool {
+    batch.is_transactional()
+        && !batch.is_control()
+        && aborted.contains(batch.producer_id(), batch.base_offset())
+}
 
 /// How a compaction pass runs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -119,7 +132,18 @@ impl<S: Storage> PartitionLog<S> {
                 })
                 .collect()
         };
-        let cleanable_end = self.state.borrow().active().base_offset;
+        // Only segments wholly below the last stable offset.
+        let stable = self.last_stable_offset();
+        let snapshots: Vec<Snapshot<S::File>> = snapshots
+            .into_iter()
+            .take_while(|s| s.end <= stable)
+            .collect();
+        let cleanable_end = snapshots
+            .last()
+            .map_or(self.state.borrow().active().base_offset.min(stable), |s| {
+                s.end
+            });
+        let aborted = self.state.borrow().aborted.clone();
         let mut outcome = CompactionOutcome {
             bytes_before: snapshots.iter().map(|s| s.size).sum(),
             ..CompactionOutcome::default()
@@ -142,7 +166,7 @@ impl<S: Storage> PartitionLog<S> {
                 break;
             }
             self.visit_batches(snapshot, 0, |batch| {
-                if !batch.is_control() {
+                if !batch.is_control() && !is_aborted(&aborted, &batch) {
                     for record in batch.records(max_decompressed)? {
                         let record = record?;
                         if let Some(key) = record.key.clone() {
@@ -164,7 +188,13 @@ impl<S: Storage> PartitionLog<S> {
         let tombstone_horizon_ms = self.ctx.clock.now().0 - config.delete_retention_ms;
         for snapshot in snapshots {
             let removed = self
-                .rewrite(snapshot, &latest, tombstone_horizon_ms, max_decompressed)
+                .rewrite(
+                    snapshot,
+                    &latest,
+                    &aborted,
+                    tombstone_horizon_ms,
+                    max_decompressed,
+                )
                 .await?;
             bytes_read += snapshot.size;
             if removed > 0 {
@@ -232,12 +262,17 @@ impl<S: Storage> PartitionLog<S> {
         &self,
         snapshot: &Snapshot<S::File>,
         latest: &KeyMap,
+        aborted: &AbortedTxns,
         tombstone_horizon_ms: i64,
         max_decompressed: usize,
     ) -> StorageResult<u64> {
-        // A record goes if a newer one has its key, or if it is a tombstone
-        // past delete.retention.ms; records without a key always stay.
+        // A record goes if a newer one has its key, if it is a tombstone
+        // past delete.retention.ms, or if its transaction aborted; other
+        // records without a key stay.
         let keeps = |batch: &RecordBatch, record: &Record| {
+            if is_aborted(aborted, batch) {
+                return false;
+            }
             let Some(key) = &record.key else { return true };
             let superseded = latest
                 .get(key)

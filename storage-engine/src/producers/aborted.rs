@@ -49,6 +49,15 @@ impl AbortedTxns {
             .collect()
     }
 
+    /// Whether `producer_id`'s batch at `offset` belongs to an aborted
+    /// transaction.
+    pub fn contains(&self, producer_id: i64, offset: i64) -> bool {
+        let start = self.entries.partition_point(|t| t.last_offset < offset);
+        self.entries
+            .range(start..)
+            .any(|t| t.producer_id == producer_id && t.first_offset <= offset)
+    }
+
     /// Forgets transactions wholly below the log start (deleted by retention).
     pub fn forget_below(&mut self, log_start: i64) {
         while self
@@ -106,6 +115,11 @@ mod tests {
         assert_eq!(index.overlapping(0, 6), vec![txn(1, 0, 10), txn(2, 5, 20)]);
         assert_eq!(index.overlapping(21, 30), vec![], "30 is past the range");
         assert_eq!(index.overlapping(21, 31), vec![txn(3, 30, 31)]);
+        assert!(index.contains(2, 5) && index.contains(2, 19) && !index.contains(2, 21));
+        assert!(
+            !index.contains(1, 12),
+            "producer 1's transaction ended at 10"
+        );
         index.forget_below(11);
         assert_eq!(index.len(), 2);
         index.forget_from(31);
