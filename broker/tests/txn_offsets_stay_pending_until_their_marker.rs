@@ -27,6 +27,7 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const OFFSET_METADATA_TOO_LARGE: i16 = 12;
 const INVALID_GROUP_ID: i16 = 24;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_TXN_STATE: i16 = 48;
 const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 /// Answers that mean "not ready yet, ask again".
@@ -230,6 +231,15 @@ fn transactional_offsets_are_pending_until_the_transaction_commits() {
         txn_commit(&broker, "tx", producer, "", partition()),
         vec![(1, INVALID_GROUP_ID)]
     );
+    // A group whose offsets partition (37; "g" is on 3) the transaction
+    // never added: Kafka's verification refuses it.
+    assert_eq!(
+        txn_commit(&broker, "tx", producer, "never-added", partition()),
+        vec![(1, INVALID_TXN_STATE)]
+    );
+    // Its offsets partition joins the transaction first, so the group's
+    // own check is reached (Kafka verifies the transaction before it).
+    add_offsets(&broker, "tx", producer, "no-such-group");
     let with_member = TxnOffsetCommitRequest::default()
         .with_transactional_id(TransactionalId(string("tx")))
         .with_group_id(group_id("no-such-group"))

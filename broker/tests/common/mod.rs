@@ -5,6 +5,7 @@
 pub mod groups;
 pub mod proxy;
 pub mod raw;
+pub mod txn;
 
 use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener, TcpStream};
