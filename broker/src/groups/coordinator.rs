@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::partition::OffsetsPartition;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::ensure_internal;
-use crate::shard::loaded::Loaded;
+use crate::shard::loaded::{on_every_partition_of, on_partition_of, CoordinatorPartition, Loaded};
 use crate::shard::Shard;
 use crate::topics::TopicMeta;
 
@@ -57,18 +57,7 @@ where
     T: Send + 'static,
 {
     let meta = offsets_topic(shard).await?;
-    let index = partition_for(group_id, meta.partition_shards.len() as i32);
-    let owner = *meta
-        .partition_shards
-        .get(index as usize)
-        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-    shard
-        .call(owner, move |owner| async move {
-            let partition = owner.groups().partition(&owner, index).await?;
-            Ok(f(partition).await)
-        })
-        .await
-        .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+    on_partition_of(shard, meta, group_id, |_, partition| f(partition)).await
 }
 
 /// Runs `f` on every `__consumer_offsets` partition of every shard.
@@ -79,22 +68,15 @@ where
     T: Send + 'static,
 {
     offsets_topic(shard).await?;
-    let mut all = Vec::new();
-    for to in 0..shard.shards() {
-        let f = f.clone();
-        let answers = shard
-            .call(crate::topics::ShardId(to), move |owner| async move {
-                let mut answers = Vec::new();
-                for partition in owner.groups().owned_partitions(&owner).await? {
-                    answers.push(f(partition).await);
-                }
-                Ok::<_, ErrorCode>(answers)
-            })
-            .await
-            .map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
-        all.extend(answers);
+    on_every_partition_of(shard, f).await
+}
+
+impl CoordinatorPartition for OffsetsPartition {
+    const TOPIC: &'static str = OFFSETS_TOPIC;
+
+    async fn get(shard: &Rc<Shard>, index: i32) -> Result<Rc<Self>, ErrorCode> {
+        shard.groups().partition(shard, index).await
     }
-    Ok(all)
 }
 
 /// The `__consumer_offsets` partitions a shard has loaded.
@@ -135,24 +117,6 @@ impl GroupCoordinator {
                 })
             })
             .await
-    }
-
-    /// Every `__consumer_offsets` partition this shard owns, loaded.
-    pub async fn owned_partitions(
-        &self,
-        shard: &Rc<Shard>,
-    ) -> Result<Vec<Rc<OffsetsPartition>>, ErrorCode> {
-        let indexes: Vec<i32> = shard
-            .logs()
-            .into_iter()
-            .filter(|((topic, _), _)| topic == OFFSETS_TOPIC)
-            .map(|((_, index), _)| index)
-            .collect();
-        let mut partitions = Vec::with_capacity(indexes.len());
-        for index in indexes {
-            partitions.push(self.partition(shard, index).await?);
-        }
-        Ok(partitions)
     }
 }
 

@@ -1,5 +1,6 @@
-//! Coordinator partitions a shard has loaded from their logs, each loaded
-//! once on first use (`__consumer_offsets`, `__transaction_state`).
+//! Coordinator partitions (`__consumer_offsets`, `__transaction_state`):
+//! each loaded from its log once, on first use, by the shard that owns it,
+//! and the calls that reach them there.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -7,6 +8,11 @@ use std::future::Future;
 use std::rc::Rc;
 
 use glommio::sync::Semaphore;
+
+use super::Shard;
+use crate::groups::coordinator::partition_for;
+use crate::kafka::errors::ErrorCode;
+use crate::topics::{ShardId, TopicMeta};
 
 /// Loaded partitions by index.
 pub struct Loaded<T> {
@@ -52,4 +58,79 @@ impl<T> Loaded<T> {
             .insert(index, Rc::clone(&partition));
         Ok(partition)
     }
+}
+
+/// A coordinator whose state lives in the partitions of an internal topic
+/// (`__consumer_offsets`, `__transaction_state`), each loaded on the shard
+/// that owns it.
+pub trait CoordinatorPartition: Sized + 'static {
+    /// The internal topic.
+    const TOPIC: &'static str;
+
+    /// Partition `index` on `shard`, loaded on first use.
+    fn get(shard: &Rc<Shard>, index: i32) -> impl Future<Output = Result<Rc<Self>, ErrorCode>>;
+}
+
+/// Runs `f` on the partition of `meta` (the internal topic) that `key`
+/// hashes to, on the shard that owns it, as Kafka places a group or a
+/// transactional id.
+pub async fn on_partition_of<P, T, F, Fut>(
+    shard: &Rc<Shard>,
+    meta: TopicMeta,
+    key: &str,
+    f: F,
+) -> Result<T, ErrorCode>
+where
+    P: CoordinatorPartition,
+    F: FnOnce(Rc<Shard>, Rc<P>) -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let index = partition_for(key, meta.partition_shards.len() as i32);
+    let owner = *meta
+        .partition_shards
+        .get(index as usize)
+        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+    shard
+        .call(owner, move |owner| async move {
+            let partition = P::get(&owner, index).await?;
+            Ok(f(owner, partition).await)
+        })
+        .await
+        .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+}
+
+/// Runs `f` on every partition of `P`'s topic, on every shard.
+pub async fn on_every_partition_of<P, T, F, Fut>(
+    shard: &Rc<Shard>,
+    f: F,
+) -> Result<Vec<T>, ErrorCode>
+where
+    P: CoordinatorPartition,
+    F: Fn(Rc<P>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let mut all = Vec::new();
+    for to in 0..shard.shards() {
+        let f = f.clone();
+        let answers = shard
+            .call(ShardId(to), move |owner| async move {
+                let indexes: Vec<i32> = owner
+                    .logs()
+                    .into_iter()
+                    .filter(|((topic, _), _)| topic == P::TOPIC)
+                    .map(|((_, index), _)| index)
+                    .collect();
+                let mut answers = Vec::with_capacity(indexes.len());
+                for index in indexes {
+                    answers.push(f(P::get(&owner, index).await?).await);
+                }
+                Ok::<_, ErrorCode>(answers)
+            })
+            .await
+            .map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
+        all.extend(answers);
+    }
+    Ok(all)
 }

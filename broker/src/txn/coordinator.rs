@@ -7,12 +7,11 @@ use std::rc::Rc;
 
 use super::partition::TxnLogPartition;
 use super::state::TxnPartition;
-use crate::groups::coordinator::partition_for;
 use crate::kafka::errors::ErrorCode;
 use crate::kafka::handlers::create_topics::ensure_internal;
-use crate::shard::loaded::Loaded;
+use crate::shard::loaded::{on_every_partition_of, on_partition_of, CoordinatorPartition, Loaded};
 use crate::shard::{Shard, CONTROLLER_SHARD};
-use crate::topics::{ShardId, TopicMeta};
+use crate::topics::TopicMeta;
 
 /// The internal topic holding transactional ids and their state.
 pub const TRANSACTION_TOPIC: &str = "__transaction_state";
@@ -64,18 +63,7 @@ where
     T: Send + 'static,
 {
     let meta = transaction_topic(shard).await?;
-    let index = partition_for(transactional_id, meta.partition_shards.len() as i32);
-    let owner = *meta
-        .partition_shards
-        .get(index as usize)
-        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-    shard
-        .call(owner, move |owner| async move {
-            let partition = owner.txns().partition(&owner, index).await?;
-            Ok(f(owner, partition).await)
-        })
-        .await
-        .map_err(|_| ErrorCode::CoordinatorNotAvailable)?
+    on_partition_of(shard, meta, transactional_id, f).await
 }
 
 /// Whether `partition` is in the open transaction of `transactional_id`'s
@@ -104,29 +92,15 @@ where
     T: Send + 'static,
 {
     transaction_topic(shard).await?;
-    let mut all = Vec::new();
-    for to in 0..shard.shards() {
-        let f = f.clone();
-        let answers = shard
-            .call(ShardId(to), move |owner| async move {
-                let indexes: Vec<i32> = owner
-                    .logs()
-                    .into_iter()
-                    .filter(|((topic, _), _)| topic == TRANSACTION_TOPIC)
-                    .map(|((_, index), _)| index)
-                    .collect();
-                let mut answers = Vec::new();
-                for index in indexes {
-                    let partition = owner.txns().partition(&owner, index).await?;
-                    answers.push(f(partition).await);
-                }
-                Ok::<_, ErrorCode>(answers)
-            })
-            .await
-            .map_err(|_| ErrorCode::CoordinatorNotAvailable)??;
-        all.extend(answers);
+    on_every_partition_of(shard, f).await
+}
+
+impl CoordinatorPartition for TxnLogPartition {
+    const TOPIC: &'static str = TRANSACTION_TOPIC;
+
+    async fn get(shard: &Rc<Shard>, index: i32) -> Result<Rc<Self>, ErrorCode> {
+        shard.txns().partition(shard, index).await
     }
-    Ok(all)
 }
 
 /// The `__transaction_state` partitions a shard has loaded.
