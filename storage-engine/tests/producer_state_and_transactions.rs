@@ -118,6 +118,11 @@ fn retries_are_answered_with_their_first_offsets_and_survive_reopening() {
         drop(log);
         let log = open(&storage, dir, &config, &clock).await;
         assert_eq!(
+            log.producer_state_replayed_from(),
+            log.log_end_offset(),
+            "a clean close leaves nothing to replay"
+        );
+        assert_eq!(
             try_append(&log, produced(7, 1, 0, 1, false)).await.unwrap(),
             (5, 5),
             "a retry after a clean reopen"
@@ -221,6 +226,11 @@ fn markers_end_transactions_and_the_state_survives_a_crash() {
             log.aborted_txns(Offset(0), Offset(i64::MAX)),
         );
         assert_eq!(after, before, "rebuilt from the snapshot and the tail");
+        assert_eq!(
+            log.producer_state_replayed_from(),
+            *log.segment_bases().last().unwrap(),
+            "only the active segment was replayed, after the last roll's snapshot"
+        );
         // The open transaction can still be committed after the crash.
         log.append_marker(marker(1, 0, true), LeaderEpoch(1))
             .await

@@ -111,6 +111,8 @@ pub(crate) struct LogState<F: StorageFile> {
     pub(crate) producers: ProducerStates,
     /// Transactions ended by an abort marker.
     pub(crate) aborted: AbortedTxns,
+    /// Where the last rebuild of the producer state started replaying.
+    pub(crate) producers_replayed_from: Offset,
 }
 
 impl<F: StorageFile> LogState<F> {

@@ -45,6 +45,12 @@ impl<S: Storage> PartitionLog<S> {
             .has_open_txn(producer_id, epoch)
     }
 
+    /// Where the producer state was last rebuilt from: the snapshot's
+    /// offset, or the log start when there was no usable snapshot.
+    pub fn producer_state_replayed_from(&self) -> Offset {
+        self.state.borrow().producers_replayed_from
+    }
+
     /// Every producer known here (DescribeProducers).
     pub fn producers(&self) -> Vec<ProducerSummary> {
         self.state.borrow().producers.summaries()
@@ -111,6 +117,7 @@ impl<S: Storage> PartitionLog<S> {
             }
         }
         let replayed_from = from;
+        self.state.borrow_mut().producers_replayed_from = from;
         let mut batches = 0usize;
         while from < log_end {
             let read = self.read(from, REPLAY_CHUNK).await?;

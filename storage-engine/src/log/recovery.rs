@@ -159,6 +159,7 @@ pub(crate) async fn recover<S: Storage>(
         next_generation,
         producers: Default::default(),
         aborted: Default::default(),
+        producers_replayed_from: log_start,
     })
 }
 
