@@ -8,7 +8,9 @@ mod common;
 
 use common::groups::{create, INVALID_REQUEST, NONE};
 use common::raw::{call, topic_name};
-use common::txn::{add, codes, end, init, init_at, latest, produce, producer_batch, txn_id};
+use common::txn::{
+    add, codes, end, init, init_at, latest, list_offset, produce, producer_batch, txn_id,
+};
 use common::Broker;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::{
@@ -236,6 +238,9 @@ fn hostile_values_get_kafkas_errors_and_transactions_keep_working() {
         NONE
     );
     let open_end = latest(&broker, topic, 0);
+    // A time lookup does not find the open record for read_committed.
+    assert_eq!(list_offset(&broker, topic, 0, 1_000), open_end - 1);
+    assert_eq!(list_offset(&broker, topic, 1, 1_000), -1);
     assert_eq!(
         latest(&broker, topic, 1),
         open_end - 1,

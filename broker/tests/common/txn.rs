@@ -105,6 +105,12 @@ pub fn producer_batch(producer: (i64, i16), seq: i32, transactional: bool, contr
 
 /// ListOffsets latest of partition 0 under `isolation`.
 pub fn latest(broker: &Broker, topic: &str, isolation: i8) -> i64 {
+    list_offset(broker, topic, isolation, -1)
+}
+
+/// ListOffsets of partition 0 for `timestamp` (-1 latest, -2 earliest, -3
+/// max timestamp, or a time) under `isolation`.
+pub fn list_offset(broker: &Broker, topic: &str, isolation: i8, timestamp: i64) -> i64 {
     let request = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_isolation_level(isolation)
@@ -112,7 +118,7 @@ pub fn latest(broker: &Broker, topic: &str, isolation: i8) -> i64 {
             .with_name(topic_name(topic))
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(0)
-                .with_timestamp(-1)])]);
+                .with_timestamp(timestamp)])]);
     call(broker, 5, &request).topics[0].partitions[0].offset
 }
 

@@ -103,6 +103,12 @@ async fn lookup(
             .map(|found| found.map(|(o, ts)| (o.0, ts))),
         _ => return base.with_error_code(ErrorCode::InvalidRequest.code()),
     };
+    // As Kafka: a record a read_committed client may not read yet is not
+    // found by a time lookup.
+    let by_time = timestamp == MAX_TIMESTAMP || timestamp >= 0;
+    let found = found.map(|hit| {
+        hit.filter(|(offset, _)| !(committed && by_time) || *offset < log.last_stable_offset().0)
+    });
     match found {
         Ok(Some((offset, timestamp))) => {
             let found = base.with_offset(offset).with_timestamp(timestamp);
