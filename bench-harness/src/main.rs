@@ -62,8 +62,10 @@ struct Args {
     /// Where result files go.
     #[arg(long, default_value = "target/kelp-bench")]
     out: PathBuf,
-    /// The producers' client: kelp (kelp-client) or rdkafka (librdkafka, a cross-check).
-    #[arg(long, default_value = "kelp", value_parser = ["kelp", "rdkafka"])]
+    /// The producers' client: kelp (kelp-client), rdkafka (librdkafka, a
+    /// cross-check) or rdkafka-idempotent (librdkafka with
+    /// `enable.idempotence`, which implies acks=-1).
+    #[arg(long, default_value = "kelp", value_parser = ["kelp", "rdkafka", "rdkafka-idempotent"])]
     client: String,
 }
 
@@ -82,18 +84,18 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     // A cross-check run keeps its files apart from the kelp-client run's.
-    let out_dir = if args.client == "rdkafka" {
-        args.out.join("rdkafka")
-    } else {
+    let out_dir = if args.client == "kelp" {
         args.out.clone()
+    } else {
+        args.out.join(&args.client)
     };
     let options = Options {
         bootstrap: args.bootstrap.clone(),
         out_dir,
-        client: if args.client == "rdkafka" {
-            Client::Rdkafka
-        } else {
-            Client::Kelp
+        client: match args.client.as_str() {
+            "rdkafka" => Client::Rdkafka { idempotent: false },
+            "rdkafka-idempotent" => Client::Rdkafka { idempotent: true },
+            _ => Client::Kelp,
         },
     };
     match run(&scenario, &options) {

@@ -53,10 +53,12 @@ impl ProducerContext for Deliveries {
     }
 }
 
-/// Starts one librdkafka producer thread per scenario producer.
+/// Starts one librdkafka producer thread per scenario producer; with
+/// `idempotent`, as an idempotent producer (acks=-1, whatever the scenario says).
 pub fn start(
     scenario: &Scenario,
     bootstrap: &str,
+    idempotent: bool,
     progress: &Arc<Progress>,
     epoch: Instant,
 ) -> Result<Vec<JoinHandle<()>>, KafkaError> {
@@ -70,11 +72,18 @@ pub fn start(
         };
         let producer: BaseProducer<Deliveries> = ClientConfig::new()
             .set("bootstrap.servers", bootstrap)
-            .set("acks", scenario.acks.to_string())
+            .set(
+                "acks",
+                if idempotent {
+                    "-1".to_owned()
+                } else {
+                    scenario.acks.to_string()
+                },
+            )
             .set("linger.ms", scenario.linger_ms.to_string())
             .set("batch.size", scenario.batch_size.to_string())
             .set("compression.codec", scenario.compression.as_str())
-            .set("enable.idempotence", "false")
+            .set("enable.idempotence", idempotent.to_string())
             .set("queue.buffering.max.kbytes", "65536")
             .create_with_context(context)?;
         let (topic, value) = (scenario.topic(), vec![b'x'; scenario.message_size]);

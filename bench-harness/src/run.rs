@@ -29,7 +29,10 @@ pub enum Client {
     Kelp,
     /// librdkafka through the rdkafka crate (produce scenarios only), to
     /// cross-check the harness against a client nobody here wrote.
-    Rdkafka,
+    Rdkafka {
+        /// With `enable.idempotence` (producer ids and sequences; acks=-1).
+        idempotent: bool,
+    },
 }
 
 /// Where and how to run.
@@ -168,15 +171,20 @@ fn measure(
     let epoch = Instant::now();
     let cores = scenario.harness_cores;
     let tickets = Arc::new(AtomicUsize::new(0));
-    let workers = if options.client == Client::Rdkafka {
+    let workers = if let Client::Rdkafka { idempotent } = options.client {
         if scenario.workload != Workload::Produce || rate.is_some() {
             return Err(RunError::Client(
                 "--client rdkafka runs produce scenarios at full speed only".to_owned(),
             ));
         }
-        let threads =
-            crate::rdkafka_producer::start(scenario, &options.bootstrap, &progress, epoch)
-                .map_err(|e| RunError::Client(e.to_string()))?;
+        let threads = crate::rdkafka_producer::start(
+            scenario,
+            &options.bootstrap,
+            idempotent,
+            &progress,
+            epoch,
+        )
+        .map_err(|e| RunError::Client(e.to_string()))?;
         Workers::Threads(threads)
     } else {
         let (scenario, bootstrap, progress) = (
