@@ -67,6 +67,10 @@ struct Args {
     /// `enable.idempotence`, which implies acks=-1).
     #[arg(long, default_value = "kelp", value_parser = ["kelp", "rdkafka", "rdkafka-idempotent"])]
     client: String,
+    /// librdkafka's `max.in.flight.requests.per.connection` (rdkafka clients;
+    /// an idempotent producer allows at most 5).
+    #[arg(long)]
+    max_in_flight: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -93,8 +97,14 @@ fn main() -> ExitCode {
         bootstrap: args.bootstrap.clone(),
         out_dir,
         client: match args.client.as_str() {
-            "rdkafka" => Client::Rdkafka { idempotent: false },
-            "rdkafka-idempotent" => Client::Rdkafka { idempotent: true },
+            "rdkafka" => Client::Rdkafka {
+                idempotent: false,
+                max_in_flight: args.max_in_flight,
+            },
+            "rdkafka-idempotent" => Client::Rdkafka {
+                idempotent: true,
+                max_in_flight: args.max_in_flight,
+            },
             _ => Client::Kelp,
         },
     };

@@ -54,11 +54,12 @@ impl ProducerContext for Deliveries {
 }
 
 /// Starts one librdkafka producer thread per scenario producer; with
-/// `idempotent`, as an idempotent producer (acks=-1, whatever the scenario says).
+/// `idempotent`, as an idempotent producer (acks=-1, whatever the scenario
+/// says), and with `max_in_flight` requests per connection if given.
 pub fn start(
     scenario: &Scenario,
     bootstrap: &str,
-    idempotent: bool,
+    (idempotent, max_in_flight): (bool, Option<u32>),
     progress: &Arc<Progress>,
     epoch: Instant,
 ) -> Result<Vec<JoinHandle<()>>, KafkaError> {
@@ -70,7 +71,11 @@ pub fn start(
             message_bytes: scenario.message_size as u64,
             latencies: std::sync::Mutex::new(Latencies::default()),
         };
-        let producer: BaseProducer<Deliveries> = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        if let Some(n) = max_in_flight {
+            config.set("max.in.flight.requests.per.connection", n.to_string());
+        }
+        let producer: BaseProducer<Deliveries> = config
             .set("bootstrap.servers", bootstrap)
             .set(
                 "acks",

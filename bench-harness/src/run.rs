@@ -32,6 +32,8 @@ pub enum Client {
     Rdkafka {
         /// With `enable.idempotence` (producer ids and sequences; acks=-1).
         idempotent: bool,
+        /// `max.in.flight.requests.per.connection`, if not librdkafka's default.
+        max_in_flight: Option<u32>,
     },
 }
 
@@ -171,7 +173,11 @@ fn measure(
     let epoch = Instant::now();
     let cores = scenario.harness_cores;
     let tickets = Arc::new(AtomicUsize::new(0));
-    let workers = if let Client::Rdkafka { idempotent } = options.client {
+    let workers = if let Client::Rdkafka {
+        idempotent,
+        max_in_flight,
+    } = options.client
+    {
         if scenario.workload != Workload::Produce || rate.is_some() {
             return Err(RunError::Client(
                 "--client rdkafka runs produce scenarios at full speed only".to_owned(),
@@ -180,7 +186,7 @@ fn measure(
         let threads = crate::rdkafka_producer::start(
             scenario,
             &options.bootstrap,
-            idempotent,
+            (idempotent, max_in_flight),
             &progress,
             epoch,
         )
