@@ -295,3 +295,38 @@ fn compaction_drops_aborted_records_and_stops_at_the_last_stable_offset() {
         );
     });
 }
+
+#[test]
+fn delete_records_past_a_marker_leaves_no_phantom_transaction() {
+    run(async {
+        let dir = Path::new("/data/dr-0");
+        let clock = Rc::new(ManualClock::new(0));
+        let storage = MemoryStorage::new();
+        let config = LogConfig::default();
+        let log = open(&storage, dir, &config, &clock).await;
+        append(&log, common::batch("plain", 2, 2, 0)).await;
+        let first = try_append(&log, produced(1, 0, 0, 1, true))
+            .await
+            .unwrap()
+            .0;
+        // The roll's snapshot has producer 1's transaction open.
+        log.force_roll().await.unwrap();
+        assert_eq!(log.last_stable_offset(), Offset(first));
+        log.append_marker(marker(1, 0, true), LeaderEpoch(1))
+            .await
+            .unwrap();
+        append(&log, common::batch("after", 3, 3, 0)).await;
+        let end = log.log_end_offset();
+        log.truncate_prefix(Offset(end.0 - 1)).await.unwrap();
+        assert_eq!(log.last_stable_offset(), end);
+        log.flush().await.unwrap();
+        drop(log);
+        storage.crash(|_, pending| (pending, None));
+        let log = open(&storage, dir, &config, &clock).await;
+        assert_eq!(
+            log.last_stable_offset(),
+            log.log_end_offset(),
+            "the marker deleted with the records still ended the transaction"
+        );
+    });
+}

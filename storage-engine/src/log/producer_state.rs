@@ -4,13 +4,13 @@
 //! snapshot at every roll and clean close, and rebuilt at open from the
 //! snapshot plus the batches after it.
 
-use bytes::Bytes;
-
 use super::PartitionLog;
 use crate::batch::{parse_marker, RecordBatch};
 use crate::error::{StorageError, StorageResult};
 use crate::io::{read_small_file, write_small_file, Storage};
-use crate::producers::{snapshot, AbortedTxn, ProducerBatch, ProducerSummary};
+use crate::producers::{
+    snapshot, AbortedTxn, AbortedTxns, ProducerBatch, ProducerStates, ProducerSummary,
+};
 use crate::types::Offset;
 
 /// File holding the producer-state snapshot.
@@ -25,10 +25,12 @@ impl<S: Storage> PartitionLog<S> {
     pub fn last_stable_offset(&self) -> Offset {
         let state = self.state.borrow();
         let end = state.log_end();
+        // As Kafka, never below the log start (DeleteRecords may pass an
+        // open transaction's first offset).
         state
             .producers
             .first_unstable_offset()
-            .map_or(end, |first| Offset(first).min(end))
+            .map_or(end, |first| Offset(first).clamp(state.log_start, end))
     }
 
     /// The aborted transactions with records in `[from, upper)`, which a
@@ -104,20 +106,18 @@ impl<S: Storage> PartitionLog<S> {
                 None
             }
         };
+        // Rebuilt aside and swapped in at the end: reads meanwhile keep
+        // seeing the state as it was.
+        let mut producers = ProducerStates::default();
+        let mut aborted = AbortedTxns::default();
         let mut from = log_start;
-        {
-            let mut state = self.state.borrow_mut();
-            state.producers = Default::default();
-            state.aborted = Default::default();
-            if let Some(saved) = saved.filter(|s| s.end_offset <= log_end.0) {
-                from = Offset(saved.end_offset).max(log_start);
-                state.producers = saved.producers;
-                state.aborted = saved.aborted;
-                state.aborted.forget_below(log_start.0);
-            }
+        if let Some(saved) = saved.filter(|s| s.end_offset <= log_end.0) {
+            from = Offset(saved.end_offset).max(log_start);
+            producers = saved.producers;
+            aborted = saved.aborted;
+            aborted.forget_below(log_start.0);
         }
         let replayed_from = from;
-        self.state.borrow_mut().producers_replayed_from = from;
         let mut batches = 0usize;
         while from < log_end {
             let read = self.read(from, REPLAY_CHUNK).await?;
@@ -125,24 +125,22 @@ impl<S: Storage> PartitionLog<S> {
                 break;
             }
             for bytes in read.batches {
-                let next = self.replay_one(bytes)?;
+                let batch = RecordBatch::parse_unvalidated(bytes)?;
+                track(&mut producers, &mut aborted, &batch);
                 batches += 1;
-                from = from.max(next);
+                from = from.max(Offset(batch.last_offset() + 1));
             }
+        }
+        {
+            let mut state = self.state.borrow_mut();
+            state.producers = producers;
+            state.aborted = aborted;
+            state.producers_replayed_from = replayed_from;
         }
         if batches > 0 {
             tracing::info!(dir = %self.dir.display(), from = %replayed_from, batches, "rebuilt producer state");
         }
         Ok(())
-    }
-
-    /// Replays one stored batch; returns the offset after it.
-    fn replay_one(&self, bytes: Bytes) -> StorageResult<Offset> {
-        let batch = RecordBatch::parse_unvalidated(bytes)?;
-        let mut state = self.state.borrow_mut();
-        let state = &mut *state;
-        track(&mut state.producers, &mut state.aborted, &batch);
-        Ok(Offset(batch.last_offset() + 1))
     }
 }
 

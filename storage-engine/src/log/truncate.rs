@@ -112,8 +112,10 @@ impl<S: Storage> PartitionLog<S> {
             self.persist_epochs(&epochs).await?;
             self.state.borrow_mut().epochs = epochs;
         }
-        // Producers' last batches may be gone: rebuild from what is left.
+        // Producers' last batches may be gone: rebuild from what is left,
+        // and save it, so no snapshot describes the cut-away tail.
         self.rebuild_producer_state().await?;
+        self.write_producer_snapshot().await?;
         Ok(new_end)
     }
 
@@ -140,6 +142,9 @@ impl<S: Storage> PartitionLog<S> {
         self.write_checkpoint(LOG_START_CHECKPOINT, offset).await?;
         self.state.borrow_mut().log_start = offset;
         self.delete_segments_below(offset).await?;
+        // A snapshot ending below the new start would leave a gap of
+        // markers no rebuild could replay.
+        self.write_producer_snapshot().await?;
         Ok(offset)
     }
 

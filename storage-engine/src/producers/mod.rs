@@ -206,6 +206,13 @@ impl ProducerStates {
             // checked, as Kafka checks batches the broker writes itself.
             return Ok(Verdict::Append);
         }
+        if !batch.transactional && producer.txn_first_offset.is_some() {
+            // Whatever its epoch: a newer one would otherwise adopt the open
+            // transaction, and the coordinator's marker would be refused.
+            return Err(ProducerError::InvalidTxnState {
+                producer_id: batch.producer_id,
+            });
+        }
         if batch.epoch > producer.epoch {
             // A bumped epoch starts its sequences again at 0.
             if batch.first_sequence != 0 && producer.epoch != NO_PRODUCER_EPOCH {
@@ -223,11 +230,6 @@ impl ProducerStates {
             return Ok(Verdict::Duplicate {
                 base_offset: seen.base_offset,
                 last_offset: seen.last_offset,
-            });
-        }
-        if !batch.transactional && producer.txn_first_offset.is_some() {
-            return Err(ProducerError::InvalidTxnState {
-                producer_id: batch.producer_id,
             });
         }
         let Some(last) = producer.batches.back() else {
@@ -521,6 +523,11 @@ mod tests {
         assert_eq!(
             states.check(&batch(3, 0, 2, 1)),
             Err(ProducerError::InvalidTxnState { producer_id: 3 })
+        );
+        assert_eq!(
+            states.check(&batch(3, 1, 0, 1)),
+            Err(ProducerError::InvalidTxnState { producer_id: 3 }),
+            "a newer epoch may not adopt the open transaction"
         );
         let commit = TxnMarker {
             producer_id: 3,
