@@ -96,3 +96,47 @@ fn open_transactions_time_out_and_idle_ids_expire() {
     assert_eq!((code, epoch), (NONE, 0));
     assert_ne!(fresh_pid, idle_pid);
 }
+
+#[test]
+fn after_a_restart_an_abandoned_transaction_times_out_without_any_client() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let config = dir.path().join("kelp.toml");
+    std::fs::write(
+        &config,
+        "transaction_abort_timed_out_transaction_cleanup_interval_ms = 100\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let port = common::free_port();
+    let flags = ["--config", config.to_str().unwrap()];
+    let mut broker = Broker::start_in_with(&data, port, &flags);
+    let topic = "txn-abandoned";
+    create(&broker, topic, 1);
+    let (code, pid, _) = init_at(&broker, 4, &init(Some("abandoned"), 2_000, (-1, -1)));
+    assert_eq!(code, NONE);
+    assert_eq!(
+        codes(&call(
+            &broker,
+            3,
+            &add("abandoned", (pid, 0), &[(topic, 0)])
+        )),
+        vec![NONE]
+    );
+    assert_eq!(
+        produce(
+            &broker,
+            topic,
+            Some("abandoned"),
+            producer_batch((pid, 0), 0, true, false)
+        ),
+        NONE
+    );
+    broker.kill();
+    // Nobody asks for the id again: only ListOffsets, which does not reach
+    // the transaction coordinator.
+    let broker = Broker::start_in_with(&data, port, &flags);
+    assert!(latest(&broker, topic, 1) < latest(&broker, topic, 0));
+    eventually("the abandoned transaction is aborted", || {
+        latest(&broker, topic, 1) == latest(&broker, topic, 0)
+    });
+}

@@ -225,6 +225,10 @@ async fn run_shard(
             }
             let accepting = listener::accept(&shard, listener);
             let _maintenance = maintenance::start(&shard);
+            let _transactions = {
+                let shard = Rc::clone(&shard);
+                glommio::spawn_local(async move { shard.txns().load_owned(&shard).await })
+            };
             while !stop.load(Ordering::Relaxed) {
                 glommio::timer::sleep(STOP_POLL).await;
             }

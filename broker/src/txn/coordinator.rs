@@ -110,6 +110,28 @@ pub struct TxnCoordinator {
 }
 
 impl TxnCoordinator {
+    /// Loads every `__transaction_state` partition the shard owns, as a
+    /// Kafka coordinator does when it becomes leader: transactions that were
+    /// ending finish, and open ones time out, even if no client asks for
+    /// their id after a restart.
+    pub async fn load_owned(&self, shard: &Rc<Shard>) {
+        let indexes: Vec<i32> = shard
+            .logs()
+            .into_iter()
+            .filter(|((topic, _), _)| topic == TRANSACTION_TOPIC)
+            .map(|((_, index), _)| index)
+            .collect();
+        for index in indexes {
+            if let Err(code) = self.partition(shard, index).await {
+                tracing::warn!(
+                    partition = index,
+                    ?code,
+                    "transactional ids not loaded at start"
+                );
+            }
+        }
+    }
+
     /// The partition, loaded from its log on first use.
     pub async fn partition(
         &self,

@@ -120,6 +120,14 @@ impl TxnLogPartition {
         })
     }
 
+    /// A request's producer against the id's current one, before waiting on
+    /// a change in flight: a fenced producer hears so at once, as in Kafka,
+    /// not CONCURRENT_TRANSACTIONS until the change is done.
+    fn check_producer(&self, id: &str, producer_id: i64, epoch: i16) -> Result<(), ErrorCode> {
+        let current = self.get(id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
+        current.check_producer(producer_id, epoch)
+    }
+
     /// The state of one transactional id.
     pub fn get(&self, id: &str) -> Option<TxnMetadata> {
         self.txns.borrow().get(id).cloned()
@@ -184,6 +192,7 @@ impl TxnLogPartition {
         epoch: i16,
         partitions: &[TxnPartition],
     ) -> Result<(), ErrorCode> {
+        self.check_producer(id, producer_id, epoch)?;
         let _claim = self.claim(id)?;
         let current = self.get(id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
         if let Some(next) =
@@ -226,6 +235,7 @@ impl TxnLogPartition {
         epoch: i16,
         commit: bool,
     ) -> Result<(), ErrorCode> {
+        self.check_producer(id, producer_id, epoch)?;
         let claim = self.claim(id)?;
         let current = self.get(id).ok_or(ErrorCode::InvalidProducerIdMapping)?;
         let Some(prepare) = state::end_txn(&current, producer_id, epoch, commit, now_ms())? else {
@@ -270,12 +280,25 @@ impl TxnLogPartition {
     /// producers, and forgets transactional ids idle past their expiration.
     async fn tick(self: &Rc<Self>, shard: &Rc<Shard>) {
         let now = now_ms();
-        let candidates = self.all();
-        for (id, metadata) in candidates {
+        let candidates: Vec<String> = self
+            .all()
+            .into_iter()
+            .filter(|(_, m)| {
+                state::timed_out(m, now).is_some()
+                    || state::expired(m, now, self.settings.id_expiration_ms)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in candidates {
+            // Decided on the state as it is once claimed: the writes of
+            // earlier candidates let requests change it meanwhile.
+            let Ok(claim) = self.claim(&id) else {
+                continue;
+            };
+            let Some(metadata) = self.get(&id) else {
+                continue;
+            };
             if let Some(abort) = state::timed_out(&metadata, now) {
-                let Ok(claim) = self.claim(&id) else {
-                    continue;
-                };
                 tracing::info!(
                     transactional_id = id,
                     producer_id = abort.producer_id,
@@ -286,14 +309,11 @@ impl TxnLogPartition {
                     self.txns.borrow_mut().insert(id.clone(), abort.clone());
                     spawn_completion(shard, claim, abort);
                 }
-            } else if state::expired(&metadata, now, self.settings.id_expiration_ms) {
-                let Ok(_claim) = self.claim(&id) else {
-                    continue;
-                };
-                if self.write(&id, None).await.is_ok() {
-                    tracing::info!(transactional_id = id, "transactional id expired");
-                    self.txns.borrow_mut().remove(&id);
-                }
+            } else if state::expired(&metadata, now, self.settings.id_expiration_ms)
+                && self.write(&id, None).await.is_ok()
+            {
+                tracing::info!(transactional_id = id, "transactional id expired");
+                self.txns.borrow_mut().remove(&id);
             }
         }
     }
@@ -369,12 +389,19 @@ fn spawn_completion(shard: &Rc<Shard>, claim: Claim, ending: TxnMetadata) {
             glommio::timer::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
-        if let Err(code) = claim.partition.complete(&claim.id, &ending).await {
-            tracing::error!(
+        // The Complete record is retried like the markers: until it is
+        // written, the id answers CONCURRENT_TRANSACTIONS.
+        while let Err(code) = claim.partition.complete(&claim.id, &ending).await {
+            if shard.stopping.is_triggered() {
+                return;
+            }
+            tracing::warn!(
                 transactional_id = claim.id,
                 ?code,
-                "could not complete the transaction; it completes after a restart"
+                "could not write the transaction's Complete record; retrying"
             );
+            glommio::timer::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
         }
     })
     .detach();

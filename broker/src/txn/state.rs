@@ -138,11 +138,15 @@ impl TxnMetadata {
     }
 
     /// Back to no open transaction, with a bumped epoch (or a new producer
-    /// id when the epoch is used up).
+    /// id when the epoch is used up). Only a bump the client asked for with
+    /// the epoch it had (KIP-360) remembers that epoch, so that its retry is
+    /// recognised; a new instance's bump remembers none, and the instance
+    /// it fenced stays fenced, as Kafka's `prepareIncrementProducerEpoch`.
     fn bumped(
         &self,
         timeout_ms: i32,
         now: i64,
+        asked_with_epoch: bool,
         new_id: impl FnOnce() -> Result<i64, ErrorCode>,
     ) -> Result<TxnMetadata, ErrorCode> {
         let mut next = TxnMetadata {
@@ -159,7 +163,7 @@ impl TxnMetadata {
             next.epoch = 0;
             next.last_epoch = -1;
         } else {
-            next.last_epoch = self.epoch;
+            next.last_epoch = if asked_with_epoch { self.epoch } else { -1 };
             next.epoch = self.epoch + 1;
         }
         Ok(next)
@@ -217,7 +221,12 @@ pub fn init_producer_id(
                         Err(ErrorCode::ProducerFenced)
                     }
                 }
-                _ => Ok(InitOutcome::Write(current.bumped(timeout_ms, now, new_id)?)),
+                _ => Ok(InitOutcome::Write(current.bumped(
+                    timeout_ms,
+                    now,
+                    expected.is_some(),
+                    new_id,
+                )?)),
             }
         }
         TxnStatus::Ongoing => Ok(InitOutcome::AbortFirst(fencing_abort(current, now))),
@@ -318,10 +327,8 @@ pub fn timed_out(current: &TxnMetadata, now: i64) -> Option<TxnMetadata> {
 /// new epoch.
 fn fencing_abort(current: &TxnMetadata, now: i64) -> TxnMetadata {
     let mut abort = current.clone();
-    if abort.epoch < i16::MAX {
-        abort.last_epoch = abort.epoch;
-        abort.epoch += 1;
-    }
+    abort.last_epoch = -1;
+    abort.epoch = abort.epoch.saturating_add(1);
     abort.status = TxnStatus::PrepareAbort;
     abort.last_update_ms = now;
     abort
@@ -443,12 +450,25 @@ mod tests {
             end_txn(&next, 7, 2, true, 24),
             Err(ErrorCode::InvalidProducerIdMapping)
         );
-        // KIP-360: the client retries with the epoch it had; it gets the bump again.
+        // The fenced instance asking with the epoch it had is not handed
+        // the new instance's epoch.
         assert_eq!(
             init_producer_id(Some(&next), 60_000, Some((42, 1)), 25, || unreachable!()),
+            Err(ErrorCode::ProducerFenced)
+        );
+        // KIP-360: a bump asked for with the current epoch; its retry gets
+        // the same answer, not a second bump.
+        let InitOutcome::Write(asked) =
+            init_producer_id(Some(&next), 60_000, Some((42, 2)), 25, || unreachable!()).unwrap()
+        else {
+            panic!("bumped");
+        };
+        assert_eq!((asked.epoch, asked.last_epoch), (3, 2));
+        assert_eq!(
+            init_producer_id(Some(&asked), 60_000, Some((42, 2)), 26, || unreachable!()),
             Ok(InitOutcome::Answer {
                 producer_id: 42,
-                epoch: 2
+                epoch: 3
             })
         );
         assert_eq!(

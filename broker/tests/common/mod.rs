@@ -114,7 +114,9 @@ impl Broker {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            // An answered request, not just a connection: a killed
+            // predecessor's listener may still accept for a moment.
+            if answers_api_versions(self.addr) {
                 return;
             }
             let child = self.child.as_mut().expect("broker was started");
@@ -160,6 +162,21 @@ impl Broker {
     pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
         self._dir.take()
     }
+}
+
+/// Whether a broker on `addr` answers an ApiVersions v0 request.
+fn answers_api_versions(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    // Size 10: key 18, version 0, correlation id 1, null client id.
+    let request = [0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff];
+    let mut size = [0u8; 4];
+    stream.write_all(&request).is_ok()
+        && stream.read_exact(&mut size).is_ok()
+        && u32::from_be_bytes(size) > 0
 }
 
 impl Drop for Broker {
