@@ -149,6 +149,7 @@ fn markers_end_transactions_and_the_state_survives_a_crash() {
         };
         let log = open(&storage, dir, &config, &clock).await;
         append(&log, common::batch("plain", 2, 2, 0)).await;
+        log.begin_txn_verification(1, 0);
         assert_eq!(
             try_append(&log, produced(1, 0, 0, 2, true)).await.unwrap(),
             (2, 3)
@@ -158,6 +159,7 @@ fn markers_end_transactions_and_the_state_survives_a_crash() {
             Offset(2),
             "producer 1's transaction is open"
         );
+        log.begin_txn_verification(2, 0);
         assert_eq!(
             try_append(&log, produced(2, 0, 0, 1, true)).await.unwrap(),
             (4, 4)
@@ -198,6 +200,7 @@ fn markers_end_transactions_and_the_state_survives_a_crash() {
             append(&log, common::batch(&format!("fill{i}"), 10, 10, 0)).await;
         }
         assert!(log.segment_count() > 2);
+        log.begin_txn_verification(1, 0);
         let open_at = try_append(&log, produced(1, 0, 3, 1, true))
             .await
             .unwrap()
@@ -270,11 +273,13 @@ fn compaction_drops_aborted_records_and_stops_at_the_last_stable_offset() {
         };
         let log = open(&storage, dir, &config, &clock).await;
         append(&log, common::keyed("k", Some("committed"), 1_000)).await;
+        log.begin_txn_verification(5, 0);
         try_append(&log, txn_record(5, 0, "aborted")).await.unwrap();
         log.append_marker(marker(5, 0, false), LeaderEpoch(1))
             .await
             .unwrap();
         log.force_roll().await.unwrap();
+        log.begin_txn_verification(6, 0);
         try_append(&log, txn_record(6, 0, "open")).await.unwrap();
         log.force_roll().await.unwrap();
         log.compact(Default::default()).await.unwrap();
@@ -305,6 +310,7 @@ fn delete_records_past_a_marker_leaves_no_phantom_transaction() {
         let config = LogConfig::default();
         let log = open(&storage, dir, &config, &clock).await;
         append(&log, common::batch("plain", 2, 2, 0)).await;
+        log.begin_txn_verification(1, 0);
         let first = try_append(&log, produced(1, 0, 0, 1, true))
             .await
             .unwrap()
@@ -328,5 +334,42 @@ fn delete_records_past_a_marker_leaves_no_phantom_transaction() {
             log.log_end_offset(),
             "the marker deleted with the records still ended the transaction"
         );
+    });
+}
+
+#[test]
+fn a_transactional_batch_delayed_past_its_transactions_end_is_refused() {
+    run(async {
+        let dir = Path::new("/data/vg-0");
+        let clock = Rc::new(ManualClock::new(0));
+        let storage = MemoryStorage::new();
+        let log = open(&storage, dir, &LogConfig::default(), &clock).await;
+        let not_in_transaction = |result: Result<(i64, i64), StorageError>| {
+            matches!(
+                result,
+                Err(StorageError::Producer(ProducerError::NotInTransaction {
+                    producer_id: 4
+                }))
+            )
+        };
+        // Never checked with the coordinator: refused.
+        assert!(not_in_transaction(
+            try_append(&log, produced(4, 0, 0, 1, true)).await
+        ));
+        // Checked, but the transaction ended (its marker landed) before the
+        // batch did: refused, or it would open a transaction nobody ends.
+        log.begin_txn_verification(4, 0);
+        log.append_marker(marker(4, 0, false), LeaderEpoch(1))
+            .await
+            .unwrap();
+        assert!(not_in_transaction(
+            try_append(&log, produced(4, 0, 0, 1, true)).await
+        ));
+        assert_eq!(log.last_stable_offset(), log.log_end_offset());
+        // Checked and still standing: it opens the transaction, and the
+        // batches after it need no further check.
+        log.begin_txn_verification(4, 0);
+        try_append(&log, produced(4, 0, 0, 1, true)).await.unwrap();
+        try_append(&log, produced(4, 0, 1, 1, true)).await.unwrap();
     });
 }

@@ -163,9 +163,9 @@ impl ErrorCode {
             StorageError::Producer(ProducerError::OutOfOrderSequence { .. }) => {
                 ErrorCode::OutOfOrderSequenceNumber
             }
-            StorageError::Producer(ProducerError::InvalidTxnState { .. }) => {
-                ErrorCode::InvalidTxnState
-            }
+            StorageError::Producer(
+                ProducerError::InvalidTxnState { .. } | ProducerError::NotInTransaction { .. },
+            ) => ErrorCode::InvalidTxnState,
             StorageError::Poisoned { .. }
             | StorageError::Io { .. }
             | StorageError::Corrupt { .. } => ErrorCode::KafkaStorageError,

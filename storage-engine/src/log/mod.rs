@@ -393,7 +393,7 @@ impl<S: Storage> PartitionLog<S> {
             }
         }
         if self.queued.get() == 0 && !self.needs_permit(&info, origin)? {
-            return self.append_now(bytes, origin, log_append_time);
+            return self.append_now(bytes, origin, from_client, log_append_time);
         }
         let _exclusive = self.exclusive().await;
         self.check_writable()?;
@@ -429,7 +429,7 @@ impl<S: Storage> PartitionLog<S> {
             self.persist_epochs(&epochs).await?;
             self.state.borrow_mut().epochs = epochs;
         }
-        self.append_now(bytes, origin, log_append_time)
+        self.append_now(bytes, origin, from_client, log_append_time)
     }
 
     /// Whether an append must wait for the permit: to roll, to persist a new
@@ -471,6 +471,7 @@ impl<S: Storage> PartitionLog<S> {
         &self,
         mut bytes: BytesMut,
         origin: AppendOrigin,
+        from_client: bool,
         log_append_time_ms: Option<i64>,
     ) -> StorageResult<AppendInfo> {
         let interval = self.config.borrow().index_interval_bytes;
@@ -496,12 +497,13 @@ impl<S: Storage> PartitionLog<S> {
         if origin != AppendOrigin::Replica {
             // Checked here, with nothing awaited before the append, so no
             // other batch of the producer can land in between.
+            let producer = ProducerBatch::of(&parsed);
             if let Some(marker) = parse_marker(&parsed) {
                 state.producers.check_marker(&marker)?;
             } else if let Verdict::Duplicate {
                 base_offset,
                 last_offset,
-            } = state.producers.check(&ProducerBatch::of(&parsed))?
+            } = state.producers.check(&producer)?
             {
                 return Ok(AppendInfo {
                     base_offset: Offset(base_offset),
@@ -509,6 +511,8 @@ impl<S: Storage> PartitionLog<S> {
                     max_timestamp_ms: info.max_timestamp_ms,
                     log_append_time_ms,
                 });
+            } else if from_client {
+                state.producers.check_txn_start(&producer)?;
             }
         }
         state.active_mut().append(&bytes, &info, interval);

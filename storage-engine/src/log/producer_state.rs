@@ -53,6 +53,15 @@ impl<S: Storage> PartitionLog<S> {
         self.state.borrow().producers_replayed_from
     }
 
+    /// Notes, before its coordinator is asked, that `producer_id` at `epoch`
+    /// may start a transaction here (see `ProducerStates::begin_verification`).
+    pub fn begin_txn_verification(&self, producer_id: i64, epoch: i16) {
+        self.state
+            .borrow_mut()
+            .producers
+            .begin_verification(producer_id, epoch);
+    }
+
     /// Every producer known here (DescribeProducers).
     pub fn producers(&self) -> Vec<ProducerSummary> {
         self.state.borrow().producers.summaries()

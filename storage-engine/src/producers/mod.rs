@@ -100,6 +100,13 @@ pub enum ProducerError {
         /// Producer id.
         producer_id: i64,
     },
+    /// A transactional batch whose producer's transaction here was not
+    /// verified with its coordinator (or ended meanwhile).
+    #[error("producer {producer_id}: the partition is not part of an ongoing transaction")]
+    NotInTransaction {
+        /// Producer id.
+        producer_id: i64,
+    },
     /// The batch does not follow the producer's last one.
     #[error("producer {producer_id}: expected sequence {expected}, got {got}")]
     OutOfOrderSequence {
@@ -171,6 +178,11 @@ pub struct ProducerStates {
     pub(crate) producers: HashMap<i64, Producer>,
     /// Open transactions: first offset -> producer id.
     pub(crate) ongoing: BTreeMap<i64, i64>,
+    /// Producers whose next transaction here the coordinator is checking
+    /// or has allowed, by epoch (Kafka's verification guard, KIP-890); a
+    /// marker of the producer withdraws it. Not saved: after a restart a
+    /// first write is checked again.
+    pub(crate) verifying: HashMap<i64, i16>,
 }
 
 impl ProducerStates {
@@ -324,6 +336,7 @@ impl ProducerStates {
         offset: i64,
         timestamp_ms: i64,
     ) -> Option<EndedTxn> {
+        self.verifying.remove(&marker.producer_id);
         let producer = self.entry(marker.producer_id, marker.epoch, timestamp_ms);
         producer.coordinator_epoch = marker.coordinator_epoch;
         producer.last_timestamp_ms = producer.last_timestamp_ms.max(timestamp_ms);
@@ -334,6 +347,28 @@ impl ProducerStates {
             first_offset,
             last_offset: offset,
         })
+    }
+
+    /// Notes that the coordinator is being asked whether `producer_id` at
+    /// `epoch` may start a transaction here; a marker arriving before the
+    /// batch withdraws it, so a batch delayed past its transaction's end
+    /// cannot open a transaction nobody will end.
+    pub fn begin_verification(&mut self, producer_id: i64, epoch: i16) {
+        self.verifying.insert(producer_id, epoch);
+    }
+
+    /// Refuses a client's transactional batch that would open a transaction
+    /// here without a standing verification of its producer and epoch.
+    pub fn check_txn_start(&self, batch: &ProducerBatch) -> Result<(), ProducerError> {
+        let opens = batch.transactional
+            && batch.producer_id != NO_PRODUCER_ID
+            && !self.has_open_txn(batch.producer_id, batch.epoch);
+        if opens && self.verifying.get(&batch.producer_id) != Some(&batch.epoch) {
+            return Err(ProducerError::NotInTransaction {
+                producer_id: batch.producer_id,
+            });
+        }
+        Ok(())
     }
 
     /// Whether the producer has an open transaction here at `epoch` or a

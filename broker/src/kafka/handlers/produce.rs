@@ -279,6 +279,9 @@ async fn verify_transaction(
             "a transactional batch needs the request's transactional id".to_owned(),
         ));
     };
+    // Noted before the coordinator is asked: a marker that arrives while it
+    // is withdraws the permission, and the append then refuses the batch.
+    log.begin_txn_verification(producer_id, epoch);
     let verdict =
         verify_in_transaction(shard, &id, producer_id, epoch, (topic.to_owned(), index)).await;
     let Err(code) = verdict else {
