@@ -513,6 +513,14 @@ impl OffsetsPartition {
         Ok(results)
     }
 
+    /// Notes, before the transaction coordinator is asked, that `producer`
+    /// may write offsets here in its transaction; a marker arriving first
+    /// withdraws it and [`OffsetsPartition::txn_commit`] is then refused
+    /// (Kafka's verification guard).
+    pub fn begin_txn_verification(&self, producer: TxnProducer) {
+        self.log.begin_txn_verification(producer.id, producer.epoch);
+    }
+
     /// TxnOffsetCommit: the group's verdict, then one result per entry.
     /// The offsets are written as one transactional batch of `producer`
     /// and stay pending until [`OffsetsPartition::complete_txn`] sees the
@@ -1279,6 +1287,9 @@ fn txn_write_error(error: &StorageError) -> ErrorCode {
         StorageError::Producer(ProducerError::InvalidProducerEpoch { .. }) => {
             ErrorCode::InvalidProducerEpoch
         }
+        StorageError::Producer(ProducerError::NotInTransaction { .. }) => {
+            ErrorCode::InvalidTxnState
+        }
         _ => coordinator_error(error),
     }
 }
@@ -1324,6 +1335,21 @@ fn sync_error(error: GroupError) -> SyncResponse {
 
 #[cfg(test)]
 mod tests {
+    impl OffsetsPartition {
+        /// `txn_commit` after the verification the handler starts first.
+        async fn verified_txn_commit(
+            &self,
+            group_id: &str,
+            producer: TxnProducer,
+            committer: Committer<'_>,
+            entries: Vec<CommitEntry>,
+        ) -> Result<Vec<Result<(), ErrorCode>>, ErrorCode> {
+            self.begin_txn_verification(producer);
+            self.txn_commit(group_id, producer, committer, entries)
+                .await
+        }
+    }
+
     use super::*;
     use crate::groups::classic::Protocol;
     use kelp_storage::io::DmaStorage;
@@ -1616,12 +1642,42 @@ mod tests {
     }
 
     #[test]
+    fn offsets_of_a_transaction_that_ended_meanwhile_are_refused() {
+        on_executor(|path| async move {
+            let opened = load(&path).await;
+            let partition = Rc::clone(&opened.0);
+            // Unverified: refused.
+            assert_eq!(
+                partition
+                    .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(7)])
+                    .await,
+                Err(ErrorCode::InvalidTxnState)
+            );
+            // Verified, but the transaction's marker landed before the write.
+            partition.begin_txn_verification(PRODUCER);
+            partition
+                .complete_txn(marker(PRODUCER, false))
+                .await
+                .unwrap();
+            assert_eq!(
+                partition
+                    .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(7)])
+                    .await,
+                Err(ErrorCode::InvalidTxnState)
+            );
+            assert_eq!(fetched(&partition, "g"), (None, false), "nothing pending");
+            drop(partition);
+            close(opened).await;
+        });
+    }
+
+    #[test]
     fn transactional_offsets_show_only_after_the_commit_marker() {
         on_executor(|path| async move {
             let opened = load(&path).await;
             let partition = Rc::clone(&opened.0);
             let results = partition
-                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
                 .await
                 .unwrap();
             assert_eq!(results, vec![Ok(())]);
@@ -1655,7 +1711,7 @@ mod tests {
                 .await
                 .unwrap();
             partition
-                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
                 .await
                 .unwrap();
             assert_eq!(fetched(&partition, "g"), (Some(5), true));
@@ -1679,7 +1735,7 @@ mod tests {
             let opened = load(&path).await;
             opened
                 .0
-                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
                 .await
                 .unwrap();
             close(opened).await;
@@ -1721,7 +1777,7 @@ mod tests {
             let opened = load(&path).await;
             let partition = Rc::clone(&opened.0);
             partition
-                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
                 .await
                 .unwrap();
             let zombie = TxnProducer {
@@ -1730,7 +1786,7 @@ mod tests {
             };
             assert_eq!(
                 partition
-                    .txn_commit("g", zombie, OUTSIDER, vec![commit(1)])
+                    .verified_txn_commit("g", zombie, OUTSIDER, vec![commit(1)])
                     .await,
                 Err(ErrorCode::InvalidProducerEpoch)
             );
@@ -1742,14 +1798,14 @@ mod tests {
             let no_id = TxnProducer { id: -1, epoch: 0 };
             assert_eq!(
                 partition
-                    .txn_commit("g", no_id, OUTSIDER, vec![commit(1)])
+                    .verified_txn_commit("g", no_id, OUTSIDER, vec![commit(1)])
                     .await,
                 Err(ErrorCode::InvalidProducerIdMapping)
             );
             let no_epoch = TxnProducer { id: 5, epoch: -1 };
             assert_eq!(
                 partition
-                    .txn_commit("g", no_epoch, OUTSIDER, vec![commit(1)])
+                    .verified_txn_commit("g", no_epoch, OUTSIDER, vec![commit(1)])
                     .await,
                 Err(ErrorCode::InvalidProducerEpoch)
             );
@@ -1770,7 +1826,7 @@ mod tests {
             let opened = load(&path).await;
             let partition = Rc::clone(&opened.0);
             partition
-                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
                 .await
                 .unwrap();
             partition
@@ -1804,7 +1860,7 @@ mod tests {
             };
             assert_eq!(
                 partition
-                    .txn_commit("none", PRODUCER, member(1), vec![commit(1)])
+                    .verified_txn_commit("none", PRODUCER, member(1), vec![commit(1)])
                     .await,
                 Err(ErrorCode::IllegalGeneration)
             );
@@ -1826,13 +1882,13 @@ mod tests {
             );
             assert_eq!(
                 partition
-                    .txn_commit("g", PRODUCER, member(generation), vec![commit(2)])
+                    .verified_txn_commit("g", PRODUCER, member(generation), vec![commit(2)])
                     .await,
                 Ok(vec![Ok(())])
             );
             assert_eq!(
                 partition
-                    .txn_commit("g", PRODUCER, member(generation + 1), vec![commit(3)])
+                    .verified_txn_commit("g", PRODUCER, member(generation + 1), vec![commit(3)])
                     .await,
                 Err(ErrorCode::IllegalGeneration)
             );
@@ -1843,14 +1899,14 @@ mod tests {
             };
             assert_eq!(
                 partition
-                    .txn_commit("g", PRODUCER, stranger, vec![commit(3)])
+                    .verified_txn_commit("g", PRODUCER, stranger, vec![commit(3)])
                     .await,
                 Err(ErrorCode::UnknownMemberId)
             );
             // A v0-2 producer names no member: taken although the group is not empty.
             assert_eq!(
                 partition
-                    .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(4)])
+                    .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(4)])
                     .await,
                 Ok(vec![Ok(())])
             );
@@ -1861,7 +1917,7 @@ mod tests {
             other.partition = 4;
             assert_eq!(
                 partition
-                    .txn_commit("g", PRODUCER, OUTSIDER, vec![long, other])
+                    .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![long, other])
                     .await,
                 Ok(vec![Err(ErrorCode::OffsetMetadataTooLarge), Ok(())])
             );
@@ -1882,7 +1938,7 @@ mod tests {
             let opened = load(&path).await;
             let partition = Rc::clone(&opened.0);
             partition
-                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
                 .await
                 .unwrap();
             partition.delete_group("g").await.unwrap();
@@ -1907,7 +1963,7 @@ mod tests {
             let opened = load(&path).await;
             let partition = Rc::clone(&opened.0);
             partition
-                .txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
+                .verified_txn_commit("g", PRODUCER, OUTSIDER, vec![commit(42)])
                 .await
                 .unwrap();
             partition
@@ -1920,7 +1976,7 @@ mod tests {
                 ..PRODUCER
             };
             partition
-                .txn_commit("g", bumped, OUTSIDER, vec![commit(43)])
+                .verified_txn_commit("g", bumped, OUTSIDER, vec![commit(43)])
                 .await
                 .unwrap();
             partition.complete_txn(marker(bumped, true)).await.unwrap();

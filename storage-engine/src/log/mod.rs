@@ -511,7 +511,9 @@ impl<S: Storage> PartitionLog<S> {
                     max_timestamp_ms: info.max_timestamp_ms,
                     log_append_time_ms,
                 });
-            } else if from_client {
+            } else if from_client || producer.transactional {
+                // Clients' batches, and the group coordinator's offsets
+                // written in a transaction (TxnOffsetCommit).
                 state.producers.check_txn_start(&producer)?;
             }
         }

@@ -11,36 +11,32 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use crate::groups::coordinator::{offsets_topic, on_coordinator, partition_for, OFFSETS_TOPIC};
+use crate::groups::coordinator::{offsets_topic, OFFSETS_TOPIC};
+use crate::groups::partition::OffsetsPartition;
 use crate::groups::partition::{now_ms, CommitEntry, Committer, TxnProducer};
 use crate::groups::records::OffsetValue;
 use crate::kafka::errors::ErrorCode;
+use crate::shard::loaded::on_partition_of;
 use crate::shard::Shard;
 use crate::txn::coordinator::verify_in_transaction;
 
 /// The first version told TRANSACTION_ABORTABLE.
 const TRANSACTION_ABORTABLE_VERSION: i16 = 4;
 
-/// Asks the transaction coordinator whether the group's `__consumer_offsets`
-/// partition is in the producer's open transaction (AddOffsetsToTxn came
-/// first), as Kafka verifies a transactional offset commit (KIP-890).
+/// Asks the transaction coordinator whether the offsets partition `index`
+/// is in the producer's open transaction (AddOffsetsToTxn came first), as
+/// Kafka verifies a transactional offset commit (KIP-890). Runs on the
+/// shard owning the partition, after its guard was noted there.
 async fn verify_offsets_partition(
-    shard: &Rc<Shard>,
+    owner: &Rc<Shard>,
     transactional_id: &str,
-    group_id: &str,
+    index: i32,
     producer: TxnProducer,
     version: i16,
 ) -> Result<(), ErrorCode> {
-    if transactional_id.is_empty() {
-        return Err(ErrorCode::InvalidRequest);
-    }
-    let offsets = offsets_topic(shard).await?;
-    let partition = (
-        OFFSETS_TOPIC.to_owned(),
-        partition_for(group_id, offsets.partition_shards.len() as i32),
-    );
+    let partition = (OFFSETS_TOPIC.to_owned(), index);
     let verdict = verify_in_transaction(
-        shard,
+        owner,
         transactional_id,
         producer.id,
         producer.epoch,
@@ -56,6 +52,21 @@ async fn verify_offsets_partition(
         }
         Err(code) => Err(code),
     }
+}
+
+/// Runs `f` on the group's coordinator partition, with the shard owning it.
+async fn commit_on_coordinator<T, F, Fut>(
+    shard: &Rc<Shard>,
+    group_id: &str,
+    f: F,
+) -> Result<T, ErrorCode>
+where
+    F: FnOnce(Rc<Shard>, Rc<OffsetsPartition>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let meta = offsets_topic(shard).await?;
+    on_partition_of(shard, meta, group_id, f).await
 }
 
 /// The first version with the committed leader epoch.
@@ -135,10 +146,22 @@ pub async fn handle(
         };
         let id = group_id.clone();
         let transactional_id = request.transactional_id.to_string();
-        match verify_offsets_partition(shard, &transactional_id, &group_id, producer, version).await
-        {
-            Err(code) => Err(code),
-            Ok(()) => on_coordinator(shard, &group_id, move |partition| async move {
+        if transactional_id.is_empty() {
+            Err(ErrorCode::InvalidRequest)
+        } else {
+            commit_on_coordinator(shard, &group_id, move |owner, partition| async move {
+                // The guard first, then the coordinator's word: a marker
+                // landing in between withdraws the guard and the write is
+                // refused, not left pending for good.
+                partition.begin_txn_verification(producer);
+                verify_offsets_partition(
+                    &owner,
+                    &transactional_id,
+                    partition.index,
+                    producer,
+                    version,
+                )
+                .await?;
                 let committer = Committer {
                     member_id: &member_id,
                     instance_id: instance_id.as_deref(),
@@ -149,7 +172,7 @@ pub async fn handle(
                     .await
             })
             .await
-            .and_then(|inner| inner),
+            .and_then(|inner| inner)
         }
     };
     let topics = request
