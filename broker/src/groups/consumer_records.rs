@@ -481,20 +481,8 @@ impl CurrentMemberAssignmentValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::testing::{assert_prefixes_fail, cat};
     use RecordError::*;
-
-    /// Concatenates hand-written fields into one record.
-    fn cat(parts: &[&[u8]]) -> Vec<u8> {
-        parts.concat()
-    }
-
-    /// Asserts that the whole input decodes and that every proper prefix fails.
-    fn assert_prefixes_fail<T, E>(input: &[u8], decode: fn(&[u8]) -> Result<T, E>) {
-        assert!(decode(input).is_ok());
-        for length in 0..input.len() {
-            assert!(decode(&input[..length]).is_err(), "prefix {length} decoded");
-        }
-    }
 
     /// A topic id whose 16 bytes are 0x01..=0x10, most significant first.
     const TOPIC: [u8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];

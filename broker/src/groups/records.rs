@@ -302,20 +302,8 @@ impl MemberMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::testing::{assert_prefixes_fail, cat};
     use RecordError::*;
-
-    /// Concatenates hand-written fields into one record.
-    fn cat(parts: &[&[u8]]) -> Vec<u8> {
-        parts.concat()
-    }
-
-    /// Asserts that the whole input decodes and that every proper prefix fails.
-    fn assert_prefixes_fail<T>(input: &[u8], decode: fn(&[u8]) -> Result<T, RecordError>) {
-        assert!(decode(input).is_ok());
-        for length in 0..input.len() {
-            assert!(decode(&input[..length]).is_err(), "prefix {length} decoded");
-        }
-    }
 
     fn offset_key() -> RecordKey {
         let (group, topic) = ("g".into(), "t".into());

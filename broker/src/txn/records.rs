@@ -288,20 +288,8 @@ fn fixed<const N: usize>(data: &[u8], field: &'static str) -> Result<[u8; N], Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::testing::{assert_prefixes_fail, cat};
     use RecordError::*;
-
-    /// Concatenates hand-written fields into one record.
-    fn cat(parts: &[&[u8]]) -> Vec<u8> {
-        parts.concat()
-    }
-
-    /// Asserts that the whole input decodes and that every proper prefix fails.
-    fn assert_prefixes_fail<T>(input: &[u8], decode: fn(&[u8]) -> Result<T, RecordError>) {
-        assert!(decode(input).is_ok());
-        for length in 0..input.len() {
-            assert!(decode(&input[..length]).is_err(), "prefix {length} decoded");
-        }
-    }
 
     /// An ongoing transaction on t-0 and t-2, with no KIP-890 fields.
     fn ongoing() -> TxnValue {

@@ -328,3 +328,20 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+/// Helpers for the record codecs' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Concatenates hand-written fields into one record.
+    pub(crate) fn cat(parts: &[&[u8]]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    /// Asserts that the whole input decodes and that every proper prefix fails.
+    pub(crate) fn assert_prefixes_fail<T, E>(input: &[u8], decode: fn(&[u8]) -> Result<T, E>) {
+        assert!(decode(input).is_ok());
+        for length in 0..input.len() {
+            assert!(decode(&input[..length]).is_err(), "prefix {length} decoded");
+        }
+    }
+}

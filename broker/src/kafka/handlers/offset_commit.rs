@@ -14,6 +14,57 @@ use crate::groups::records::OffsetValue;
 use crate::kafka::errors::ErrorCode;
 use crate::shard::Shard;
 
+/// One partition of an OffsetCommit or TxnOffsetCommit request.
+pub(crate) struct PartitionCommit {
+    /// Partition index.
+    pub index: i32,
+    /// The offset to commit.
+    pub offset: i64,
+    /// Its leader epoch (-1: unknown).
+    pub leader_epoch: i32,
+    /// Its metadata.
+    pub metadata: Option<String>,
+}
+
+/// Per partition of `topics`, in request order: an error decided before the
+/// coordinator is asked (an unknown partition) or the partition's place
+/// among the entries for the coordinator; and those entries.
+pub(crate) fn route_commits(
+    shard: &Shard,
+    topics: impl Iterator<Item = (String, Vec<PartitionCommit>)>,
+    now: i64,
+    expire: Option<i64>,
+) -> (Vec<Vec<Result<usize, ErrorCode>>>, Vec<CommitEntry>) {
+    let store = shard.topics();
+    let mut verdicts = Vec::new();
+    let mut entries = Vec::new();
+    for (name, partitions) in topics {
+        let count = store.topics.get(&name).map(|m| m.partition_shards.len());
+        let mut verdict = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let known = count.is_some_and(|n| usize::try_from(p.index).is_ok_and(|i| i < n));
+            if !known {
+                verdict.push(Err(ErrorCode::UnknownTopicOrPartition));
+                continue;
+            }
+            verdict.push(Ok(entries.len()));
+            entries.push(CommitEntry {
+                topic: name.clone(),
+                partition: p.index,
+                value: OffsetValue {
+                    offset: p.offset,
+                    leader_epoch: p.leader_epoch,
+                    metadata: p.metadata.unwrap_or_default(),
+                    commit_timestamp_ms: now,
+                    expire_timestamp_ms: expire,
+                },
+            });
+        }
+        verdicts.push(verdict);
+    }
+    (verdicts, entries)
+}
+
 /// Versions with a retention time of their own (v2-4).
 const RETENTION_VERSIONS: std::ops::RangeInclusive<i16> = 2..=4;
 
@@ -27,41 +78,20 @@ pub async fn handle(
     let now = now_ms();
     let expire = (RETENTION_VERSIONS.contains(&version) && request.retention_time_ms >= 0)
         .then(|| now.saturating_add(request.retention_time_ms));
-    let topics = shard.topics();
-    // Per request partition: an error decided here, or its place among the
-    // entries sent to the coordinator.
-    let mut verdicts: Vec<Vec<Result<usize, ErrorCode>>> = Vec::new();
-    let mut entries = Vec::new();
-    for topic in &request.topics {
-        let name = topic.name.to_string();
-        let partitions = topics.topics.get(&name).map(|m| m.partition_shards.len());
-        let mut verdict = Vec::with_capacity(topic.partitions.len());
-        for p in &topic.partitions {
-            let known =
-                partitions.is_some_and(|n| usize::try_from(p.partition_index).is_ok_and(|i| i < n));
-            if !known {
-                verdict.push(Err(ErrorCode::UnknownTopicOrPartition));
-                continue;
-            }
-            verdict.push(Ok(entries.len()));
-            entries.push(CommitEntry {
-                topic: name.clone(),
-                partition: p.partition_index,
-                value: OffsetValue {
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    commit_timestamp_ms: now,
-                    expire_timestamp_ms: expire,
-                },
+    let (verdicts, entries) = route_commits(
+        shard,
+        request.topics.iter().map(|topic| {
+            let partitions = topic.partitions.iter().map(|p| PartitionCommit {
+                index: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_ref().map(ToString::to_string),
             });
-        }
-        verdicts.push(verdict);
-    }
+            (topic.name.to_string(), partitions.collect())
+        }),
+        now,
+        expire,
+    );
     let outcome: Result<Vec<Result<(), ErrorCode>>, ErrorCode> =
         if group_id.is_empty() && version == 0 {
             Err(ErrorCode::InvalidGroupId)

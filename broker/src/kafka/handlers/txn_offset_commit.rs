@@ -13,9 +13,9 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use crate::groups::coordinator::{offsets_topic, OFFSETS_TOPIC};
 use crate::groups::partition::OffsetsPartition;
-use crate::groups::partition::{now_ms, CommitEntry, Committer, TxnProducer};
-use crate::groups::records::OffsetValue;
+use crate::groups::partition::{now_ms, Committer, TxnProducer};
 use crate::kafka::errors::ErrorCode;
+use crate::kafka::handlers::offset_commit::{route_commits, PartitionCommit};
 use crate::shard::loaded::on_partition_of;
 use crate::shard::Shard;
 use crate::txn::coordinator::verify_in_transaction;
@@ -82,47 +82,25 @@ pub async fn handle(
 ) -> TxnOffsetCommitResponse {
     let group_id = request.group_id.to_string();
     let now = now_ms();
-    let topics = shard.topics();
-    // Per request partition: an error decided here, or its place among the
-    // entries sent to the coordinator.
-    let mut verdicts: Vec<Vec<Result<usize, ErrorCode>>> = Vec::new();
-    let mut entries = Vec::new();
-    for topic in &request.topics {
-        let name = topic.name.to_string();
-        let partitions = topics.topics.get(&name).map(|m| m.partition_shards.len());
-        let mut verdict = Vec::with_capacity(topic.partitions.len());
-        for p in &topic.partitions {
-            let known =
-                partitions.is_some_and(|n| usize::try_from(p.partition_index).is_ok_and(|i| i < n));
-            if !known {
-                verdict.push(Err(ErrorCode::UnknownTopicOrPartition));
-                continue;
-            }
-            verdict.push(Ok(entries.len()));
-            let leader_epoch = if version >= LEADER_EPOCH_VERSION {
-                p.committed_leader_epoch
-            } else {
-                -1
-            };
-            entries.push(CommitEntry {
-                topic: name.clone(),
-                partition: p.partition_index,
-                value: OffsetValue {
-                    offset: p.committed_offset,
-                    leader_epoch,
-                    metadata: p
-                        .committed_metadata
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default(),
-                    commit_timestamp_ms: now,
-                    // Transactional commits have no retention of their own.
-                    expire_timestamp_ms: None,
+    let (verdicts, entries) = route_commits(
+        shard,
+        request.topics.iter().map(|topic| {
+            let partitions = topic.partitions.iter().map(|p| PartitionCommit {
+                index: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= LEADER_EPOCH_VERSION {
+                    p.committed_leader_epoch
+                } else {
+                    -1
                 },
+                metadata: p.committed_metadata.as_ref().map(ToString::to_string),
             });
-        }
-        verdicts.push(verdict);
-    }
+            (topic.name.to_string(), partitions.collect())
+        }),
+        now,
+        // Transactional commits have no retention of their own.
+        None,
+    );
     // As in Kafka, unknown partitions are answered before the group is
     // looked at, and alone when no partition is left.
     let outcome: Result<Vec<Result<(), ErrorCode>>, ErrorCode> = if entries.is_empty() {
